@@ -1,0 +1,1 @@
+"""etl-orchestrator: a web console and engine for ETL jobs."""

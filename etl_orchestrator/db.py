@@ -1,0 +1,142 @@
+"""Database engines and sessions for SQLite and PostgreSQL; no models and no business logic here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session
+
+from etl_orchestrator.config import get_settings
+from etl_orchestrator.timeutil import as_utc
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+#: Called with the events a committed transaction produced (set by the events module).
+AfterCommitHook = Callable[[list[dict[str, Any]]], None]
+_after_commit_hooks: list[AfterCommitHook] = []
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain postgres URLs and always use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event own transactions so they can start IMMEDIATE.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Several processes write in the embedded setup: taking the write lock up front means a
+        # transaction waits on busy_timeout instead of failing when it later upgrades its lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+    """A new engine for `url`, configured for concurrent use by several processes."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            poolclass=NullPool,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine of this process for `url` (default: DATABASE_URL)."""
+    url = normalize_url(url or get_settings().effective_database_url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Forget every engine (after a fork, or between tests)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+        _engines.clear()
+
+
+def add_after_commit_hook(hook: AfterCommitHook) -> None:
+    if hook not in _after_commit_hooks:
+        _after_commit_hooks.append(hook)
+
+
+def remove_after_commit_hook(hook: AfterCommitHook) -> None:
+    if hook in _after_commit_hooks:
+        _after_commit_hooks.remove(hook)
+
+
+def queue_event(session: Session, payload: dict[str, Any]) -> None:
+    """Remember an event to publish once this session's transaction commits."""
+    session.info.setdefault("etl_outbox", []).append(payload)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error, then publish queued events."""
+    session = Session(engine or get_engine(), expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+        outbox: list[dict[str, Any]] = session.info.pop("etl_outbox", [])
+    except BaseException:
+        session.rollback()
+        session.info.pop("etl_outbox", None)
+        raise
+    finally:
+        session.close()
+    if outbox:
+        for hook in list(_after_commit_hooks):
+            hook(outbox)
+
+
+def db_now(session: Session) -> datetime:
+    """The database's clock: leases and heartbeats must not trust each host's clock."""
+    if session.get_bind().dialect.name == "sqlite":
+        value = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return as_utc(datetime.fromisoformat(value))
+    value = session.execute(text("SELECT clock_timestamp()")).scalar_one()
+    return as_utc(value)
+
+
+def is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
