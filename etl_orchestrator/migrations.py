@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 
+from alembic import command
 from etl_orchestrator.config import get_settings
 from etl_orchestrator.db import normalize_url
 

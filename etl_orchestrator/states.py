@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from etl_orchestrator.db import db_now, queue_event
 from etl_orchestrator.models import Job, Run, RunEvent
@@ -82,9 +82,9 @@ def transition(
     values: dict[str, Any] = {"status": str(to), "status_detail": detail, **fields}
     if to in FINAL and "ended_at" not in values:
         values["ended_at"] = now
-    conditions = [Run.run_id == run.run_id, Run.status == from_status]  # type: ignore[arg-type]
+    conditions = [col(Run.run_id) == run.run_id, col(Run.status) == from_status]
     if token is not None:
-        conditions.append(Run.attempt_token == token)  # type: ignore[arg-type]
+        conditions.append(col(Run.attempt_token) == token)
     result = session.execute(update(Run).where(*conditions).values(**values))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise StaleTransition(f"run {run.run_id} is no longer {from_status}")
@@ -130,3 +130,33 @@ def _record_last_run(session: Session, run: Run) -> None:
     job.last_run_duration_s = run.duration_s
     job.last_run_at = run.ended_at
     session.add(job)
+
+
+def record_created(session: Session, run: Run, *, actor: str = "system", detail: str = "") -> None:
+    """The first timeline event of a new run (it has no earlier status to move from)."""
+    now = db_now(session)
+    session.add(
+        RunEvent(
+            run_id=run.run_id or 0,
+            ts=now,
+            from_status=None,
+            to_status=run.status,
+            attempt=0,
+            detail=detail,
+            actor=actor,
+        )
+    )
+    queue_event(
+        session,
+        {
+            "kind": "run",
+            "run_id": run.run_id,
+            "job_id": run.job_id,
+            "batch_id": run.batch_id,
+            "from": None,
+            "to": run.status,
+            "attempt": 0,
+            "detail": detail,
+            "ts": iso(now),
+        },
+    )

@@ -43,7 +43,7 @@ class RetryPolicy:
     def describe(self) -> str:
         jitter = f", ±{round(self.jitter * 100)}% jitter" if self.jitter else ""
         return (
-            f"up to {self.max_attempts} attempts, {self.base_s:g} s × {self.factor:g}ⁿ, "
+            f"up to {self.max_attempts} attempts, {self.base_s:g} s × {self.factor:g}ⁿ, "  # noqa: RUF001
             f"max {self.max_s:g} s{jitter}"
         )
 
@@ -125,7 +125,7 @@ def make_spec(**kwargs: Any) -> JobSpec:
 
 def job(
     *,
-    id: str,  # noqa: A002 - the public API names it id
+    id: str,
     name: str | None = None,
     description: str | None = None,
     cron: str | None = None,

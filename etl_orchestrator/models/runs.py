@@ -66,7 +66,9 @@ class RunAttempt(SQLModel, table=True):
     __tablename__ = "dw_etl_run_attempts"
 
     run_id: int = Field(
-        sa_column=Column(BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), primary_key=True)
+        sa_column=Column(
+            BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), primary_key=True
+        )
     )
     attempt: int = Field(primary_key=True)
     token: str = Field(max_length=64)
@@ -90,7 +92,11 @@ class RunEvent(SQLModel, table=True):
     __table_args__ = (Index("ix_dw_etl_run_events_run", "run_id", "event_id"),)
 
     event_id: int | None = Field(default=None, sa_type=BigId, primary_key=True)
-    run_id: int = Field(sa_column=Column(BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), nullable=False))
+    run_id: int = Field(
+        sa_column=Column(
+            BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), nullable=False
+        )
+    )
     ts: datetime = ts_field(default_now=True, index=True)
     from_status: str | None = Field(default=None, max_length=32)
     to_status: str = Field(max_length=32)
@@ -104,7 +110,9 @@ class RunLog(SQLModel, table=True):
     __table_args__ = (Index("ix_dw_etl_run_logs_ts", "ts"),)
 
     run_id: int = Field(
-        sa_column=Column(BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), primary_key=True)
+        sa_column=Column(
+            BigId, ForeignKey("dw_etl_runs.run_id", ondelete="CASCADE"), primary_key=True
+        )
     )
     attempt: int = Field(primary_key=True)
     seq: int = Field(primary_key=True)

@@ -1,0 +1,61 @@
+# etl-orchestrator: `make run` starts everything on this machine, `make test` checks everything.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+# Installed by the last successful `pip install`; re-made whenever pyproject.toml changes.
+STAMP := $(VENV)/.installed
+BENCHES := $(wildcard bench/*.py)
+MYPY_PATHS := etl_orchestrator tests rxconfig.py $(BENCHES)
+
+# Reflex must use the bun that npm installed (it cannot download its own here), and stay quiet.
+export REFLEX_USE_SYSTEM_BUN := 1
+export REFLEX_TELEMETRY_ENABLED := false
+
+.PHONY: help run test lint bench clean deps .venv bun services
+
+help:
+	@echo "make run    set up (first time only) and run the product: scheduler, worker, web, demo jobs"
+	@echo "make test   set up, start PostgreSQL and Redis if needed, lint, then run the tests"
+	@echo "make lint   ruff check, ruff format --check, mypy --strict"
+	@echo "make bench  run every bench/*.py"
+	@echo "make clean  remove the virtualenv, the built web app and caches (keeps ./data)"
+
+run: deps
+	$(BIN)/etl-orchestrator dev
+
+test: deps services lint
+	@rc=0; $(BIN)/pytest --durations=15 || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: check testpaths in pyproject.toml" >&2; fi; \
+	exit $$rc
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(MYPY_PATHS)
+
+bench: deps
+	@if [ -z "$(BENCHES)" ]; then echo "no benchmarks in bench/ yet"; fi
+	@for script in $(BENCHES); do echo "== $$script"; $(BIN)/python "$$script"; done
+
+deps: .venv bun
+
+.venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+bun:
+	@command -v bun >/dev/null 2>&1 || npm install -g --no-audit --no-fund bun@1
+
+services:
+	@bash scripts/services.sh
+
+clean:
+	rm -rf $(VENV) .web .states .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	find etl_orchestrator tests bench alembic -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,129 @@
+"""The dispatcher loop: a pass on every run change (read from etl:events) and on a short timer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from arq.connections import ArqRedis, create_pool
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, func, select
+
+from etl_orchestrator.db import db_now, get_engine, session_scope
+from etl_orchestrator.engine.dispatch import Dispatch, PassResult, dispatch_pass
+from etl_orchestrator.models import Run
+from etl_orchestrator.redis_conn import EVENTS_STREAM, arq_settings, async_client
+from etl_orchestrator.states import RunStatus
+
+log = logging.getLogger(__name__)
+ARQ_FUNCTION = "run_attempt"
+#: Statuses after which a slot may be free or a dependent may be ready.
+WAKING = frozenset(
+    {
+        None,
+        RunStatus.QUEUED,
+        RunStatus.RETRYING,
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.UPSTREAM_FAILED,
+    }
+)
+
+
+def run_pass() -> tuple[PassResult, float | None]:
+    with session_scope() as session:
+        result = dispatch_pass(session)
+        return result, seconds_to_next_retry(session)
+
+
+def seconds_to_next_retry(session: Session) -> float | None:
+    due = session.exec(
+        select(func.min(Run.next_attempt_at)).where(col(Run.status) == RunStatus.RETRYING)
+    ).one()
+    if due is None:
+        return None
+    return max(0.0, (due - db_now(session)).total_seconds())
+
+
+async def enqueue(pool: ArqRedis, dispatches: list[Dispatch]) -> None:
+    """A lost enqueue leaves the run dispatched; the reaper re-dispatches it after a timeout."""
+    for item in dispatches:
+        await pool.enqueue_job(
+            ARQ_FUNCTION, item.run_id, item.attempt, item.token, _job_id=item.arq_job_id
+        )
+
+
+class Dispatcher:
+    """Dispatch passes woken by run events; `idle_s` bounds the wait when nothing happens."""
+
+    def __init__(self, *, idle_s: float = 1.0, on_pass: Callable[[PassResult], None] | None = None):
+        self.idle_s = idle_s
+        self.on_pass = on_pass
+        self._stop = asyncio.Event()
+        self._last_id = "$"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        get_engine()
+        pool = await create_pool(arq_settings())
+        events = async_client()
+        latest = await events.xrevrange(EVENTS_STREAM, count=1)
+        self._last_id = _decode(latest[0][0]) if latest else "0-0"
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self._step(pool, events)
+                except (OperationalError, RedisError, OSError) as error:
+                    log.warning("dispatcher: %s; retrying in 1 s", error)
+                    await asyncio.sleep(1)
+        finally:
+            await events.aclose()
+            await pool.aclose()
+
+    async def _step(self, pool: ArqRedis, events: aioredis.Redis) -> None:
+        result, next_retry = await asyncio.to_thread(run_pass)
+        if result.dispatched:
+            await enqueue(pool, result.dispatched)
+        if self.on_pass:
+            self.on_pass(result)
+        timeout = self.idle_s if next_retry is None else min(self.idle_s, next_retry)
+        await self._wait_for_event(events, timeout)
+
+    async def _wait_for_event(self, events: aioredis.Redis, wait_s: float) -> None:
+        """Block on etl:events until something that can free a slot or unblock a run arrives."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not self._stop.is_set():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            reply = await events.xread(
+                {EVENTS_STREAM: self._last_id}, block=max(1, int(remaining * 1000)), count=500
+            )
+            if not reply:
+                return
+            wake = False
+            for _stream, entries in reply:
+                for entry_id, fields in entries:
+                    self._last_id = _decode(entry_id)
+                    wake = wake or _wakes(fields)
+            if wake:
+                return
+
+
+def _decode(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _wakes(fields: dict[bytes, bytes]) -> bool:
+    try:
+        event = json.loads(fields[b"data"])
+    except (KeyError, ValueError):
+        return True
+    return event.get("kind") != "run" or event.get("to") in WAKING

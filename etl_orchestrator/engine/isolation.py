@@ -1,0 +1,203 @@
+"""Runs one attempt in a child forked from the pre-imported worker, so it can always be killed.
+
+The child reports over a pipe (JSON lines: log records, a warehouse backend pid, the result); its
+stdout and stderr go through a second pipe. A fork costs a few milliseconds because the worker
+has already imported the jobs and their libraries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Send = Callable[[dict[str, Any]], None]
+ChildTarget = Callable[[Send], dict[str, Any]]
+#: After a cancel request the job gets this long to stop by itself before it is killed.
+CANCEL_GRACE_S = 2.0
+
+
+@dataclass
+class ChildExit:
+    """How the child ended: its result message, or why there is none."""
+
+    result: dict[str, Any] | None
+    timed_out: bool
+    cancelled: bool
+    exit_code: int | None
+    signal: int | None
+
+
+class _Pipe:
+    """Non-blocking line reader on one pipe fd, feeding complete lines to a callback."""
+
+    def __init__(self, fd: int, on_line: Callable[[bytes], None]) -> None:
+        self.fd = fd
+        self.on_line = on_line
+        self.buffer = b""
+        self.closed = False
+        os.set_blocking(fd, False)
+
+    def read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                self.close()
+                return
+            self.buffer += chunk
+            *lines, self.buffer = self.buffer.split(b"\n")
+            for line in lines:
+                self.on_line(line)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.buffer:
+            self.on_line(self.buffer)
+            self.buffer = b""
+        with contextlib.suppress(OSError):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        os.close(self.fd)
+
+
+def _child(target: ChildTarget, msg_w: int, out_w: int) -> None:
+    """Runs in the forked child; never returns."""
+    code = 0
+    try:
+        os.setsid()
+        # The parent's event loop owns the inherited wakeup fd and signal handlers.
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_DFL)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.close(out_w)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+        writer = io.FileIO(msg_w, "w", closefd=False)
+
+        def send(message: dict[str, Any]) -> None:
+            writer.write(json.dumps(message, default=str).encode() + b"\n")
+
+        result = target(send)
+        send({"t": "result", **result})
+    except BaseException:
+        code = 70
+        with contextlib.suppress(BaseException):
+            os.write(2, traceback.format_exc().encode())
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+async def run_in_child(
+    target: ChildTarget,
+    *,
+    timeout_s: float,
+    on_message: Callable[[dict[str, Any]], None],
+    on_output: Callable[[str, str], None],
+    cancel: asyncio.Event | None = None,
+    on_kill: Callable[[], None] | None = None,
+) -> ChildExit:
+    """Fork, run `target(send)` in the child, and wait; kill the child's group on timeout/cancel."""
+    loop = asyncio.get_running_loop()
+    msg_r, msg_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child leaves through os._exit
+        os.close(msg_r)
+        os.close(out_r)
+        _child(target, msg_w, out_w)
+    os.close(msg_w)
+    os.close(out_w)
+    result: dict[str, Any] | None = None
+
+    def on_msg_line(line: bytes) -> None:
+        nonlocal result
+        if not line.strip():
+            return
+        try:
+            message = json.loads(line)
+        except ValueError:
+            on_output("stderr", line.decode(errors="replace"))
+            return
+        if message.get("t") == "result":
+            result = message
+        else:
+            on_message(message)
+
+    def on_out_line(line: bytes) -> None:
+        on_output("stdout", line.decode(errors="replace"))
+
+    pipes = [_Pipe(msg_r, on_msg_line), _Pipe(out_r, on_out_line)]
+    for pipe in pipes:
+        loop.add_reader(pipe.fd, pipe.read)
+    exited = asyncio.Event()
+    pidfd = os.pidfd_open(pid)
+    loop.add_reader(pidfd, exited.set)
+    timed_out = cancelled = False
+
+    def kill() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        if on_kill is not None:
+            on_kill()
+
+    try:
+        waiter = asyncio.ensure_future(exited.wait())
+        waits: set[asyncio.Future[Any]] = {waiter}
+        canceller: asyncio.Future[Any] | None = None
+        if cancel is not None:
+            canceller = asyncio.ensure_future(cancel.wait())
+            waits.add(canceller)
+        done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            if canceller is not None and canceller in done:
+                cancelled = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGUSR1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), CANCEL_GRACE_S)
+            else:
+                timed_out = True
+            if not exited.is_set():
+                kill()
+            await waiter
+        if canceller is not None:
+            canceller.cancel()
+    except asyncio.CancelledError:
+        kill()
+        await asyncio.shield(exited.wait())
+        raise
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)  # noqa: ASYNC222 - it has exited (pidfd): no wait
+        for pipe in pipes:
+            if not pipe.closed:
+                with contextlib.suppress(OSError):
+                    os.set_blocking(pipe.fd, False)
+                pipe.read()
+                pipe.close()
+    code = os.waitstatus_to_exitcode(status)
+    return ChildExit(
+        result=result,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        exit_code=code if code >= 0 else None,
+        signal=-code if code < 0 else None,
+    )

@@ -1,0 +1,90 @@
+"""Collects an attempt's log lines and writes them in batches to the database and a Redis stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+from sqlalchemy import insert
+
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.models import RunLog
+
+log = logging.getLogger(__name__)
+LOG_STREAM_MAXLEN = 5000
+MAX_LINE_CHARS = 16_000
+
+
+def log_stream(run_id: int) -> str:
+    return f"etl:logs:{run_id}"
+
+
+def _insert_logs(rows: list[dict[str, Any]]) -> None:
+    with session_scope() as session:
+        session.execute(insert(RunLog), rows)
+
+
+class LogSink:
+    """One per attempt; `flush()` is called every half second and once at the end."""
+
+    def __init__(self, run_id: int, attempt: int, redis: aioredis.Redis | None) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.redis = redis
+        self.seq = 0
+        self.pending: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+
+    def add(self, *, level: str, logger: str, message: str, ts: datetime | None = None) -> None:
+        self.seq += 1
+        self.pending.append(
+            {
+                "run_id": self.run_id,
+                "attempt": self.attempt,
+                "seq": self.seq,
+                "ts": ts or datetime.now(UTC),
+                "level": level[:16],
+                "logger": logger[:256],
+                "message": message[:MAX_LINE_CHARS],
+            }
+        )
+
+    async def flush(self) -> None:
+        async with self._lock:
+            rows = list(self.pending)
+            if not rows:
+                return
+            await asyncio.to_thread(_insert_logs, rows)
+            # Lines that arrived while writing stay for the next flush; none is lost on error.
+            del self.pending[: len(rows)]
+            await self._publish(rows)
+
+    async def _publish(self, rows: list[dict[str, Any]]) -> None:
+        if self.redis is None:
+            return
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for row in rows:
+                data = {**row, "ts": row["ts"].isoformat()}
+                pipe.xadd(
+                    log_stream(self.run_id),
+                    {"data": json.dumps(data)},
+                    maxlen=LOG_STREAM_MAXLEN,
+                    approximate=True,
+                )
+            await pipe.execute()
+        except RedisError as error:
+            log.warning("live log stream for run %s unavailable: %s", self.run_id, error)
+
+    async def run_periodic(self, every_s: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.flush()
+            except Exception as error:
+                log.warning("could not write logs of run %s yet: %s", self.run_id, error)

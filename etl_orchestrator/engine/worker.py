@@ -1,0 +1,276 @@
+"""The arq worker: claims each delivery, runs the attempt in a child, records what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from arq import Worker
+from arq.worker import Retry, func
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from etl_orchestrator import events
+from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
+from etl_orchestrator.db import get_engine, make_engine
+from etl_orchestrator.engine import recording
+from etl_orchestrator.engine.attempt import AttemptInput, run_attempt_in_child
+from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
+from etl_orchestrator.engine.isolation import run_in_child
+from etl_orchestrator.engine.logsink import LogSink
+from etl_orchestrator.jobs.spec import JobSpec
+from etl_orchestrator.redis_conn import arq_settings, async_client
+from etl_orchestrator.services import catalog
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+HEARTBEAT_S = 5.0
+#: arq 0.25 stops polling when every slot is busy; the dispatcher never sends more than the cap.
+MAX_JOBS = MAX_PARALLEL_JOBS + 44
+POLL_DELAY_S = 0.05
+
+
+async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
+    """Run a database call in a thread, retrying while the orchestrator database is unreachable.
+
+    Our own database's trouble is infrastructure: it must never count as the job's attempt.
+    """
+    delay = 0.5
+    while True:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except (OperationalError, DBAPIError) as error:
+            if isinstance(error, DBAPIError) and not (
+                isinstance(error, OperationalError) or error.connection_invalidated
+            ):
+                raise
+            log.warning("database unavailable while %s: %s; retrying in %.1f s", what, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class WorkerRuntime:
+    """State shared by all attempts in one worker process."""
+
+    def __init__(self, specs: dict[str, JobSpec] | None = None) -> None:
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.worker_id = f"{self.host}:{self.pid}"
+        self.specs = specs if specs is not None else catalog.job_specs()
+        self.warehouse_url = get_settings().effective_warehouse_url
+        self.running: dict[int, asyncio.Event] = {}
+        self.redis = async_client()
+        self._heartbeat_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        events.install()
+        get_engine()
+        await db_retry(self._beat, what="registering the worker")
+        self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+
+    async def stop(self) -> None:
+        if self._heartbeat_task:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(recording.worker_stopped, self.worker_id)
+        await self.redis.aclose()
+
+    def _beat(self) -> None:
+        recording.heartbeat(self.worker_id, self.host, self.pid, list(self.running))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await asyncio.to_thread(self._beat)
+            except Exception as error:
+                log.warning("heartbeat failed: %s", error)
+
+    async def execute(self, run_id: int, attempt: int, token: str) -> str:
+        claimed = await db_retry(
+            recording.claim, run_id, attempt, token, self.worker_id, what="claiming an attempt"
+        )
+        if claimed is None:
+            log.info("run %s attempt %s: stale or duplicate delivery dropped", run_id, attempt)
+            return "stale"
+        cancel = asyncio.Event()
+        self.running[run_id] = cancel
+        try:
+            outcome = await self._run(claimed, cancel)
+        finally:
+            self.running.pop(run_id, None)
+        status = await db_retry(
+            recording.record_outcome, claimed, outcome, what="recording an attempt"
+        )
+        log.info("run %s attempt %s: %s -> %s", run_id, attempt, outcome.outcome, status)
+        return status
+
+    async def _run(self, claimed: recording.Claimed, cancel: asyncio.Event) -> recording.Outcome:
+        spec = self.specs.get(claimed.job_id)
+        if spec is None:
+            return recording.Outcome(
+                outcome="failed",
+                error_class="permanent",
+                error_type="etl_orchestrator.DeclarationError",
+                error_message=(
+                    f"job {claimed.job_id!r} is not declared in this worker's ETL_JOBS_MODULES; "
+                    "deploy the same jobs code to every worker"
+                ),
+            )
+        sink = LogSink(claimed.run_id, claimed.attempt, self.redis)
+        backend_pids: list[int] = []
+
+        def on_message(message: dict[str, Any]) -> None:
+            if message.get("t") == "log":
+                ts = datetime.fromtimestamp(float(message.get("ts") or 0), UTC)
+                sink.add(
+                    level=str(message.get("level", "INFO")),
+                    logger=str(message.get("logger", "")),
+                    message=str(message.get("msg", "")),
+                    ts=ts,
+                )
+            elif message.get("t") == "backend_pid":
+                backend_pids.append(int(message["pid"]))
+
+        def on_output(stream: str, line: str) -> None:
+            sink.add(level="INFO" if stream == "stdout" else "ERROR", logger=stream, message=line)
+
+        data = AttemptInput(
+            run_id=claimed.run_id,
+            job_id=claimed.job_id,
+            attempt=claimed.attempt,
+            params=claimed.params,
+            dry_run=claimed.dry_run,
+            scheduled_for=claimed.scheduled_for,
+            warehouse_url=self.warehouse_url,
+        )
+        flusher = asyncio.create_task(sink.run_periodic())
+        try:
+            exit_ = await run_in_child(
+                lambda send: run_attempt_in_child(spec, data, send),
+                timeout_s=claimed.timeout_s,
+                on_message=on_message,
+                on_output=on_output,
+                cancel=cancel,
+                on_kill=lambda: self._terminate_backends(backend_pids),
+            )
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+        outcome = _outcome_of(exit_, claimed.timeout_s)
+        if outcome.outcome != "succeeded":
+            sink.add(level="ERROR", logger="etl.worker", message=outcome.error_message or "")
+        await _flush_with_retry(sink)
+        return outcome
+
+    def _terminate_backends(self, pids: list[int]) -> None:
+        """A killed child's warehouse query would run on in PostgreSQL: end it too."""
+        if not pids:
+            return
+        engine = make_engine(self.warehouse_url, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                for pid in pids:
+                    conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        except Exception as error:
+            log.warning("could not terminate warehouse backend(s) %s: %s", pids, error)
+        finally:
+            engine.dispose()
+
+
+async def _flush_with_retry(sink: LogSink) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await sink.flush()
+            return
+        except (OperationalError, DBAPIError) as error:
+            log.warning("database unavailable while writing logs: %s; retrying", error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _outcome_of(exit_: Any, timeout_s: float) -> recording.Outcome:
+    result = exit_.result
+    if exit_.timed_out:
+        return recording.Outcome(
+            outcome="timeout",
+            error_class="transient",
+            error_type="etl_orchestrator.jobs.errors.JobTimeout",
+            error_message=f"attempt ran past its timeout of {timeout_s:g} s and was killed",
+            lineage=None,
+        )
+    if exit_.cancelled and (result is None or result.get("outcome") != "succeeded"):
+        return recording.Outcome(
+            outcome="cancelled",
+            error_type="etl_orchestrator.jobs.errors.CancelledByUser",
+            error_message="cancelled by request",
+        )
+    if result is None:
+        how = f"signal {exit_.signal}" if exit_.signal else f"exit code {exit_.exit_code}"
+        return recording.Outcome(
+            outcome="crashed",
+            error_class="transient",
+            error_type="etl_orchestrator.engine.ChildCrashed",
+            error_message=f"the attempt's process ended without a result ({how})",
+        )
+    return recording.Outcome(
+        outcome=str(result.get("outcome")),
+        error_class=result.get("error_class"),
+        error_type=result.get("error_type"),
+        error_message=result.get("error_message"),
+        traceback=result.get("traceback"),
+        lineage=result.get("lineage"),
+    )
+
+
+async def run_attempt(ctx: dict[str, Any], run_id: int, attempt: int, token: str) -> str:
+    """The one arq function: a delivery of (run_id, attempt, token)."""
+    runtime: WorkerRuntime = ctx["etl"]
+    try:
+        return await runtime.execute(run_id, attempt, token)
+    except (OperationalError, DBAPIError) as error:
+        raise Retry(defer=2) from error
+
+
+def build_worker(
+    specs: dict[str, JobSpec] | None = None,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+) -> Worker:
+    """An arq worker for the declared jobs (default: ETL_JOBS_MODULES)."""
+    jobs = specs if specs is not None else catalog.job_specs()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        runtime = WorkerRuntime(jobs)
+        await runtime.start()
+        ctx["etl"] = runtime
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        runtime = ctx.get("etl")
+        if runtime is not None:
+            await runtime.stop()
+
+    # arq re-delivers a job whose worker died once this expires: keep it near the longest job.
+    arq_timeout = max((spec.timeout_s for spec in jobs.values()), default=3600.0) + 120
+    return Worker(
+        functions=[func(run_attempt, name=ARQ_FUNCTION, timeout=arq_timeout, max_tries=1000)],
+        redis_settings=arq_settings(),
+        max_jobs=MAX_JOBS,
+        poll_delay=POLL_DELAY_S,
+        keep_result=60,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        burst=burst,
+        handle_signals=handle_signals,
+    )

@@ -1,0 +1,1 @@
+"""The demo retail warehouse: generated source data, Python and SQL jobs from extract to reports."""

@@ -1,0 +1,199 @@
+"""Triggering runs: a batch of the job's run and, on request, its downstream, validated first."""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from etl_orchestrator import dag
+from etl_orchestrator.db import db_now
+from etl_orchestrator.jobs.spec import JobSpec
+from etl_orchestrator.models import Job, JobDependency, Run
+from etl_orchestrator.services import audit, catalog, settings
+from etl_orchestrator.states import RunStatus, record_created
+
+
+class TriggerError(ValueError):
+    """A run could not be triggered; nothing was written. The message says what to do."""
+
+
+class UnknownJobError(TriggerError):
+    pass
+
+
+class JobDisabledError(TriggerError):
+    pass
+
+
+class ParamsError(TriggerError):
+    """Params failed the job's pydantic model; `errors` maps each field to its message."""
+
+    def __init__(self, message: str, errors: dict[str, str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+@dataclass
+class TriggerResult:
+    batch_id: str
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def run_ids(self) -> list[int]:
+        return [run.run_id for run in self.runs if run.run_id is not None]
+
+
+def _unknown(job_id: str, known: list[str]) -> UnknownJobError:
+    close = difflib.get_close_matches(job_id, known, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return UnknownJobError(
+        f"unknown job {job_id!r}.{hint} Run `etl-orchestrator jobs list` to see declared jobs."
+    )
+
+
+def validate_params(
+    spec: JobSpec | None, job_id: str, params: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The params as the job's model accepts them (JSON-ready), or ParamsError per field."""
+    params = dict(params or {})
+    if spec is None or spec.params is None:
+        if params:
+            raise ParamsError(
+                f"job {job_id!r} takes no parameters, got: {', '.join(sorted(params))}",
+                {name: "not a parameter of this job" for name in params},
+            )
+        return {}
+    try:
+        model = spec.params.model_validate(params)
+    except ValidationError as error:
+        errors = {
+            ".".join(str(p) for p in item["loc"]) or "params": item["msg"]
+            for item in error.errors()
+        }
+        detail = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
+        raise ParamsError(f"invalid params for job {job_id!r}: {detail}", errors) from None
+    return model.model_dump(mode="json")
+
+
+def _dependency_map(session: Session) -> dict[str, list[str]]:
+    deps: dict[str, list[str]] = defaultdict(list)
+    for row in session.exec(select(JobDependency)):
+        deps[row.job_id].append(row.upstream_job_id)
+    return deps
+
+
+def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]:
+    """The root job and, with downstream, every enabled transitive dependent without its own cron.
+
+    A dependent with its own cron keeps to its schedule, and so do the jobs reached only through it.
+    """
+    if not downstream:
+        return [root]
+    deps = _dependency_map(session)
+    jobs = {job.job_id: job for job in session.exec(select(Job))}
+    eligible = {
+        job_id
+        for job_id, job in jobs.items()
+        if job_id == root.job_id or (job.enabled and job.declared and not job.cron)
+    }
+    pruned = {
+        job_id: [up for up in ups if up in eligible]
+        for job_id, ups in deps.items()
+        if job_id in eligible
+    }
+    members = dag.downstream_closure(pruned, [root.job_id])
+    return [root, *(jobs[job_id] for job_id in sorted(members))]
+
+
+def trigger(
+    session: Session,
+    *,
+    job_id: str,
+    params: Mapping[str, Any] | None = None,
+    downstream: bool = False,
+    concurrency: int | None = None,
+    dry_run: bool = False,
+    requested_by: str = "system",
+    role: str = "",
+    reason: str = "",
+    trigger: str = "manual",
+    scheduled_for: datetime | None = None,
+    specs: Mapping[str, JobSpec] | None = None,
+    audit_action: str | None = "run.trigger",
+) -> TriggerResult:
+    """Create a batch of queued runs in the caller's transaction; validate everything first."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise _unknown(job_id, list(session.exec(select(Job.job_id))))
+    if not job.declared:
+        raise JobDisabledError(
+            f"job {job_id!r} is no longer declared in code; it is kept only for its history"
+        )
+    if not job.enabled:
+        raise JobDisabledError(
+            f"job {job_id!r} is disabled; an admin can enable it before it can run"
+        )
+    specs = catalog.job_specs() if specs is None else specs
+    clean_params = validate_params(specs.get(job_id), job_id, params)
+    cap = settings.parallel_jobs(session)
+    if concurrency is not None and not 1 <= concurrency <= cap:
+        raise TriggerError(
+            f"concurrency override {concurrency} is out of range: use 1 to {cap} (the current cap)"
+        )
+    members = batch_members(session, job, downstream=downstream)
+    if dry_run:
+        refusing = [m.job_id for m in members if not m.supports_dry_run]
+        if refusing:
+            raise TriggerError(
+                f"cannot dry-run: {', '.join(refusing)} cannot run in a rolled-back transaction"
+            )
+    now = db_now(session)
+    batch_id = str(uuid.uuid4())
+    result = TriggerResult(batch_id=batch_id)
+    for member in members:
+        run = Run(
+            job_id=member.job_id,
+            batch_id=batch_id,
+            trigger=trigger,
+            scheduled_for=scheduled_for or now,
+            status=RunStatus.QUEUED,
+            dry_run=dry_run,
+            params=clean_params if member.job_id == job_id else {},
+            priority=member.priority,
+            concurrency_override=concurrency,
+            requested_by=requested_by,
+            reason=reason,
+            max_attempts=member.max_attempts,
+            queued_at=now,
+        )
+        session.add(run)
+        result.runs.append(run)
+    session.flush()
+    for run in result.runs:
+        record_created(session, run, actor=requested_by, detail=f"{trigger} trigger")
+    if audit_action:
+        audit.record(
+            session,
+            actor=requested_by,
+            role=role,
+            action=audit_action,
+            target=job_id,
+            params={
+                "params": clean_params,
+                "downstream": downstream,
+                "concurrency": concurrency,
+                "dry_run": dry_run,
+                "batch_id": batch_id,
+                "run_ids": result.run_ids,
+            },
+            reason=reason,
+        )
+    return result

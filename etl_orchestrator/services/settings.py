@@ -1,0 +1,80 @@
+"""Live settings in dw_etl_settings: the environment only seeds a row that does not exist yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
+from etl_orchestrator.db import db_now, queue_event
+from etl_orchestrator.models import Setting, SettingHistory
+from etl_orchestrator.services import audit
+
+PARALLEL_JOBS = "parallel_jobs"
+
+
+class SettingError(ValueError):
+    """A settings change was refused; the message says what is allowed."""
+
+
+def _seed_value(key: str) -> Any:
+    if key == PARALLEL_JOBS:
+        return get_settings().etl_parallel_jobs
+    raise SettingError(f"unknown setting {key!r}")
+
+
+def get_value(session: Session, key: str) -> Any:
+    row = session.get(Setting, key)
+    if row is None:
+        row = Setting(key=key, value=_seed_value(key), updated_at=db_now(session))
+        session.add(row)
+        session.flush()
+    return row.value
+
+
+def parallel_jobs(session: Session) -> int:
+    return int(get_value(session, PARALLEL_JOBS))
+
+
+def set_parallel_jobs(
+    session: Session, value: int, *, actor: str, reason: str, role: str = ""
+) -> None:
+    """Change the cap; the dispatcher applies it on its next pass. Audited in this transaction."""
+    if not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_JOBS:
+        raise SettingError(f"parallel jobs must be an integer from 1 to {MAX_PARALLEL_JOBS}")
+    if not reason.strip():
+        raise SettingError("a reason is required to change a setting")
+    old = get_value(session, PARALLEL_JOBS)
+    row = session.get(Setting, PARALLEL_JOBS)
+    assert row is not None
+    now = db_now(session)
+    row.value, row.updated_at, row.updated_by, row.applied_at = value, now, actor, None
+    session.add(row)
+    session.add(
+        SettingHistory(
+            key=PARALLEL_JOBS,
+            old_value=old,
+            new_value=value,
+            changed_at=now,
+            changed_by=actor,
+            reason=reason,
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        role=role,
+        action="settings.update",
+        target=PARALLEL_JOBS,
+        params={"old": old, "new": value},
+        reason=reason,
+    )
+    queue_event(session, {"kind": "settings", "key": PARALLEL_JOBS, "value": value})
+
+
+def mark_applied(session: Session, key: str) -> None:
+    row = session.get(Setting, key)
+    if row is not None and row.applied_at is None:
+        row.applied_at = db_now(session)
+        session.add(row)
