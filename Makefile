@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Installed by the last successful `pip install`; re-made whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed
-BENCHES := $(wildcard bench/*.py)
-MYPY_PATHS := etl_orchestrator tests rxconfig.py $(BENCHES)
+# bench/_*.py are helpers the benchmarks import, not benchmarks.
+BENCHES := $(filter-out bench/_%,$(wildcard bench/*.py))
+MYPY_PATHS := etl_orchestrator tests rxconfig.py $(if $(wildcard bench/*.py),bench)
 
 # Reflex must use the bun that npm installed (it cannot download its own here), and stay quiet.
 export REFLEX_USE_SYSTEM_BUN := 1
@@ -52,6 +53,7 @@ $(STAMP): pyproject.toml
 
 bun:
 	@command -v bun >/dev/null 2>&1 || npm install -g --no-audit --no-fund bun@1
+	@bun --version >/dev/null || { echo "error: bun does not run: npm install -g bun@1" >&2; exit 1; }
 
 services:
 	@bash scripts/services.sh

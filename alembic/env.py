@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import etl_orchestrator.models  # noqa: F401  (registers the tables)
+from alembic import context
 from etl_orchestrator.config import get_settings
 from etl_orchestrator.db import make_engine
 

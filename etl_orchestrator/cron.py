@@ -17,9 +17,11 @@ So croniter only walks the naive wall clock here, and the mapping to UTC is done
 Accepted syntax: five fields (minute hour day-of-month month day-of-week), each a comma
 list of ``*``, ``n``, ``a-b``, ``*/s``, ``a-b/s`` or ``a/s`` (a to the field's end); month
 names jan-dec and weekday names sun-sat; day-of-week 7 is Sunday. When both day fields are
-restricted a day matching either fires (as in Vixie cron). Aliases: @hourly, @daily,
-@midnight, @weekly, @monthly, @yearly, @annually. Extensions such as ``L``, ``W``, ``#``,
-``?``, hashed ``H`` or a seconds field are refused rather than half-supported.
+restricted a day matching either fires, as in Vixie cron; a field that allows every value
+counts as ``*`` however it is written (so ``0 0 1-31 * mon`` fires on Mondays only).
+Aliases: @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually. Extensions such
+as ``L``, ``W``, ``#``, ``?``, hashed ``H`` or a seconds field are refused rather than
+half-supported.
 """
 
 from __future__ import annotations
@@ -82,7 +84,6 @@ _FIELDS = (
     _Field("month", 1, 12, _MONTHS, "1-12 or jan-dec"),
     _Field("day-of-week", 0, 6, _WEEKDAYS, "0-7 or sun-sat (0 and 7 are Sunday)"),
 )
-_DOW = 4
 
 
 @dataclass(frozen=True)
@@ -104,18 +105,24 @@ def _invalid(expr: str, reason: str) -> CronError:
     return CronError(f"invalid cron {expr!r}: {reason}")
 
 
-def _value(expr: str, field: _Field, token: str, *, range_end: bool = False) -> int:
+def _value(expr: str, field: _Field, token: str) -> int:
     if token.isdigit():
         number = int(token)
-        # 7 is Sunday as well, kept as 7 at the end of a range so that 'fri-7' reads forward.
+        # 7 is Sunday too (folded to 0 after expansion), so that ranges such as 5-7 read forward.
         top = field.high + 1 if field.name == "day-of-week" else field.high
         if field.low <= number <= top:
             return number
         raise _invalid(expr, f"{field.name} must be {field.allowed}, got {token!r}")
     if token in field.names:
-        number = field.names[token]
-        return 7 if range_end and field.name == "day-of-week" and number == 0 else number
-    raise _invalid(expr, f"{field.name} has an unknown value {token!r}: use {field.allowed}")
+        return field.names[token]
+    extensions = (
+        "; cron extensions such as L and W are not supported"
+        if field.name == "day-of-month"
+        else ""
+    )
+    raise _invalid(
+        expr, f"{field.name} has an unknown value {token!r}: use {field.allowed}{extensions}"
+    )
 
 
 def _parse_element(expr: str, field: _Field, element: str) -> set[int]:
@@ -134,15 +141,18 @@ def _parse_element(expr: str, field: _Field, element: str) -> set[int]:
     else:
         low = _value(expr, field, start)
         if end is not None:
-            high = _value(expr, field, end, range_end=True)
+            high = _value(expr, field, end)
+            if end == "sun" and low > 0:
+                high = 7  # 'fri-sun' means Friday to Sunday, as 5-7 does
         else:
             high = max(field.high, low) if step_text is not None else low
         if low > high:
-            split = f"'{start}-{field.high},{field.low}-{end}'" if step_text is None else "two"
-            raise _invalid(
-                expr,
-                f"{field.name} range {element!r} runs backwards: write it as {split} ranges",
+            split = (
+                f"write it as '{start}-{field.high},{field.low}-{end}'"
+                if step_text is None
+                else "split it into two ranges"
             )
+            raise _invalid(expr, f"{field.name} range {element!r} runs backwards: {split}")
     step = 1
     if step_text is not None:
         step = int(step_text)

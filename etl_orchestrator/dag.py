@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 
-Deps = Mapping[str, Iterable[str]]
+_Deps = Mapping[str, Iterable[str]]
 
 
 class CycleError(ValueError):
@@ -33,7 +33,7 @@ class _Graph:
     downstream: dict[str, list[str]]  # each list sorted, without duplicates
 
 
-def _build(deps: Deps) -> _Graph:
+def _build(deps: _Deps) -> _Graph:
     upstream: dict[str, list[str]] = {}
     for job_id, ups in deps.items():
         if isinstance(ups, str):
@@ -85,7 +85,7 @@ def _cycle_error(graph: _Graph) -> CycleError:
     return CycleError(cycle)
 
 
-def find_cycle(deps: Deps) -> list[str] | None:
+def find_cycle(deps: _Deps) -> list[str] | None:
     """A closed path such as ``["a", "b", "c", "a"]`` if the graph has a cycle, else None."""
     return _find_cycle(_build(deps))
 
@@ -108,12 +108,12 @@ def _levels(graph: _Graph) -> dict[str, int]:
     return level
 
 
-def topological_levels(deps: Deps) -> dict[str, int]:
+def topological_levels(deps: _Deps) -> dict[str, int]:
     """Level 0 for nodes without upstreams, else 1 + the highest level among the upstreams."""
     return _levels(_build(deps))
 
 
-def level_groups(deps: Deps) -> list[list[str]]:
+def level_groups(deps: _Deps) -> list[list[str]]:
     """The nodes of each level, level 0 first, each level sorted by id."""
     levels = topological_levels(deps)
     groups: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
@@ -122,7 +122,7 @@ def level_groups(deps: Deps) -> list[list[str]]:
     return groups
 
 
-def topological_order(deps: Deps) -> list[str]:
+def topological_order(deps: _Deps) -> list[str]:
     """Every upstream before its dependents; among nodes free at once, the smallest id first."""
     graph = _build(deps)
     pending = {node: len(ups) for node, ups in graph.upstream.items()}
@@ -152,7 +152,7 @@ def _closure(edges: Mapping[str, list[str]], roots: Iterable[str]) -> set[str]:
     return reached - start
 
 
-def downstream_closure(deps: Deps, roots: Iterable[str]) -> set[str]:
+def downstream_closure(deps: _Deps, roots: Iterable[str]) -> set[str]:
     """Every job that depends, directly or not, on one of ``roots``; the roots themselves excluded.
 
     A root that is not in the graph simply has no dependents.
@@ -160,17 +160,17 @@ def downstream_closure(deps: Deps, roots: Iterable[str]) -> set[str]:
     return _closure(_build(deps).downstream, roots)
 
 
-def upstream_closure(deps: Deps, roots: Iterable[str]) -> set[str]:
+def upstream_closure(deps: _Deps, roots: Iterable[str]) -> set[str]:
     """Every job one of ``roots`` depends on, directly or not; the roots themselves excluded."""
     return _closure(_build(deps).upstream, roots)
 
 
-def dependents(deps: Deps) -> dict[str, set[str]]:
+def dependents(deps: _Deps) -> dict[str, set[str]]:
     """The reverse edges: every node -> the jobs that list it as an upstream (maybe none)."""
     return {node: set(children) for node, children in _build(deps).downstream.items()}
 
 
-def ready_set(deps: Deps, finished: Set[str], started: Set[str]) -> set[str]:
+def ready_set(deps: _Deps, finished: Set[str], started: Set[str]) -> set[str]:
     """Nodes neither finished nor started whose upstreams are all finished.
 
     Pass the dependencies of one batch: an upstream listed in ``deps`` is a node of the

@@ -129,13 +129,26 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             hook(outbox)
 
 
-def db_now(session: Session) -> datetime:
-    """The database's clock: leases and heartbeats must not trust each host's clock."""
+@event.listens_for(Session, "after_transaction_end")
+def _forget_now(session: Session, _transaction: Any) -> None:
+    session.info.pop("etl_now", None)
+
+
+def db_now(session: Session, *, fresh: bool = False) -> datetime:
+    """The database's clock: leases and heartbeats must not trust each host's clock.
+
+    Read once per transaction (like SQL's now()) unless `fresh`; a transaction is short.
+    """
+    cached: datetime | None = session.info.get("etl_now")
+    if cached is not None and not fresh:
+        return cached
     if session.get_bind().dialect.name == "sqlite":
-        value = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
-        return as_utc(datetime.fromisoformat(value))
-    value = session.execute(text("SELECT clock_timestamp()")).scalar_one()
-    return as_utc(value)
+        raw = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        now = as_utc(datetime.fromisoformat(raw))
+    else:
+        now = as_utc(session.execute(text("SELECT clock_timestamp()")).scalar_one())
+    session.info["etl_now"] = now
+    return now
 
 
 def is_sqlite(session: Session) -> bool:

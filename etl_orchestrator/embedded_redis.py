@@ -99,10 +99,8 @@ class EmbeddedRedis:
         code = self.process.poll()
         if code is None:
             return None
-        return (
-            f"the embedded Redis exited with code {code}; last lines of {self.logfile}:\n"
-            f"{_log_tail(self.logfile)}"
-        )
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        return f"the embedded Redis {how}; last lines of {self.logfile}:\n{_log_tail(self.logfile)}"
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Shut the server down (SIGTERM, then SIGKILL) and remove its socket; safe to repeat."""
@@ -113,8 +111,9 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        # A killed server leaves its socket file behind; the next start must not mistake it.
-        self.socket_path.unlink(missing_ok=True)
+        # A killed server leaves its socket file behind; remove it unless a newer server owns it.
+        if not _answers(self.socket_path):
+            self.socket_path.unlink(missing_ok=True)
 
 
 def start_embedded_redis(data_dir: Path, *, timeout_s: float = START_TIMEOUT_S) -> EmbeddedRedis:
@@ -143,8 +142,14 @@ def start_embedded_redis(data_dir: Path, *, timeout_s: float = START_TIMEOUT_S) 
             "DATA_DIR to another folder"
             + (f"; if none is running, stop the leftover server with `kill {pid}`" if pid else "")
         )
-    socket_path.unlink(missing_ok=True)
-    logfile.unlink(missing_ok=True)
+    try:
+        socket_path.unlink(missing_ok=True)
+        logfile.unlink(missing_ok=True)
+    except OSError as error:
+        raise EmbeddedRedisError(
+            f"cannot clear {error.filename} for the embedded Redis: {error.strerror}; "
+            "remove it by hand or set DATA_DIR to another folder"
+        ) from None
     argv = [
         str(redis_server_binary()),
         "--port", "0",

@@ -22,7 +22,11 @@ def redis_url() -> str:
 
 
 def arq_settings(url: str | None = None) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url or redis_url())
+    url = url or redis_url()
+    if url.startswith("unix://") and "db=" not in url:
+        # arq 0.25 reads a unix socket's path as the db number unless the URL names the db.
+        url += ("&" if "?" in url else "?") + "db=0"
+    settings = RedisSettings.from_dsn(url)
     # Fail fast and let our own supervisor retry: the defaults take ~49 s to give up.
     settings.conn_retries = 2
     settings.conn_retry_delay = 1

@@ -54,6 +54,13 @@ class _Child:
     restart_at: float | None = None
 
 
+def _child_env(spec: ChildSpec) -> dict[str, str]:
+    env = dict(os.environ if spec.env is None else spec.env)
+    # Python children would otherwise hold their output in a pipe buffer until it fills.
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -159,11 +166,9 @@ class Supervisor:
 
     def run_step(self, spec: ChildSpec) -> int:
         """Run a one-off command to completion, its output prefixed like a child's."""
-        env = dict(os.environ if spec.env is None else spec.env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
         process = subprocess.Popen(  # noqa: S603 - argv comes from the caller's ChildSpec
             list(spec.argv),
-            env=env,
+            env=_child_env(spec),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -180,13 +185,11 @@ class Supervisor:
                 self.write_line(child.spec.name, index, raw.decode("utf-8", "replace"))
 
     def _start(self, child: _Child) -> None:
-        env = dict(os.environ if child.spec.env is None else child.spec.env)
-        env.setdefault("PYTHONUNBUFFERED", "1")
         index = self._children.index(child)
         try:
             process = subprocess.Popen(  # noqa: S603 - argv comes from the caller's ChildSpec
                 list(child.spec.argv),
-                env=env,
+                env=_child_env(child.spec),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

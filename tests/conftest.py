@@ -1,4 +1,4 @@
-"""Test fixtures: a private PostgreSQL database and Redis db number per test run, SQLite templates."""
+"""Test fixtures: a private PostgreSQL database and Redis db per test run; SQLite templates."""
 
 from __future__ import annotations
 

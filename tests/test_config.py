@@ -31,7 +31,9 @@ def test_environment_name_is_checked_and_normalised(monkeypatch):
     monkeypatch.setenv("ETL_ENV", "prod")
     assert load_settings().etl_env == "Prod"
     monkeypatch.setenv("ETL_ENV", "qa")
-    with pytest.raises(ConfigError, match="ETL_ENV='Qa' is invalid: must be one of Dev, Stage, Prod"):
+    with pytest.raises(
+        ConfigError, match="ETL_ENV='Qa' is invalid: must be one of Dev, Stage, Prod"
+    ):
         load_settings()
 
 

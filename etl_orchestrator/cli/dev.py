@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -11,9 +12,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from etl_orchestrator import cli
+from etl_orchestrator.cli.db import database_errors, database_label
 from etl_orchestrator.config import Settings, get_settings
 from etl_orchestrator.embedded_redis import EmbeddedRedisError, start_embedded_redis
 from etl_orchestrator.migrations import upgrade
@@ -47,15 +47,6 @@ def registered_commands() -> dict[str, argparse.ArgumentParser]:
     return {}
 
 
-def _has_subcommand(parser: argparse.ArgumentParser | None, name: str) -> bool:
-    if parser is None:
-        return False
-    return any(
-        isinstance(action, argparse._SubParsersAction) and name in action.choices
-        for action in parser._actions
-    )
-
-
 @contextmanager
 def _single_dev(data_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the data folder so two `dev` runs cannot share it."""
@@ -87,16 +78,34 @@ def _child_specs(
 
 
 def _summary(settings: Settings, env: dict[str, str], web: bool) -> str:
-    database = make_url(env["DATABASE_URL"]).render_as_string(hide_password=True)
     lines = [
         f"data folder: {env['DATA_DIR']}",
-        f"database:    {database}",
+        f"database:    {database_label()}",
         f"redis:       {env['REDIS_URL']}",
     ]
     if web:
         lines.append(f"console:     {settings.base_url}")
     lines.append("press Ctrl-C to stop")
     return "\n".join(lines)
+
+
+def _prepare_database(
+    args: argparse.Namespace, settings: Settings, env: dict[str, str], supervisor: Supervisor
+) -> None:
+    """Bring the schema up to date, then upsert the declared jobs with `jobs sync`."""
+    supervisor.say("migrating the database")
+    if not args.verbose:
+        # Alembic narrates each step at INFO; one line of ours is enough here.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    with database_errors():
+        upgrade(env["DATABASE_URL"])
+    code = supervisor.run_step(ChildSpec("sync", _cli_argv(args, "jobs", "sync"), env))
+    if code != 0:
+        modules = ", ".join(settings.etl_jobs_modules)
+        raise cli.CommandError(
+            f"`etl-orchestrator jobs sync` failed with exit code {code}: the lines above say "
+            f"why. Fix the jobs modules ({modules}) or set ETL_JOBS_MODULES"
+        )
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -126,18 +135,7 @@ def run_dev(args: argparse.Namespace) -> int:
 
         specs, missing = _child_specs(args, commands, env)
         supervisor = Supervisor(specs, abort_if=redis.failure if redis else None)
-        supervisor.say("migrating the database")
-        upgrade(env["DATABASE_URL"])
-        if _has_subcommand(commands.get("jobs"), "sync"):
-            code = supervisor.run_step(ChildSpec("sync", _cli_argv(args, "jobs", "sync"), env))
-            if code != 0:
-                modules = ", ".join(settings.etl_jobs_modules)
-                raise cli.CommandError(
-                    f"`etl-orchestrator jobs sync` failed with exit code {code}: the lines above "
-                    f"say why. Fix the jobs modules ({modules}) or set ETL_JOBS_MODULES"
-                )
-        else:
-            supervisor.say("this version has no `jobs sync` yet: declared jobs are not synced")
+        _prepare_database(args, settings, env, supervisor)
         for name in missing:
             supervisor.say(f"this version has no `{name}` command yet: not started")
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from etl_orchestrator.cli import CommandError
 from etl_orchestrator.cli._output import print_fields, print_json, print_table
 from etl_orchestrator.cli.db import database_errors
-from etl_orchestrator.cron import CronError, describe_cron
+from etl_orchestrator.cron import describe_cron
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs.errors import DeclarationError
 from etl_orchestrator.jobs.registry import default_modules, load_jobs
@@ -128,11 +128,7 @@ def _retry_policy(job: Job) -> RetryPolicy:
 def _schedule(job: Job) -> str:
     if job.cron is None:
         return "none (runs when triggered, or with its upstream)"
-    try:
-        words = describe_cron(job.cron)
-    except CronError:
-        return f"{job.cron} ({job.timezone})"
-    return f"{job.cron} ({job.timezone}): {words}"
+    return f"{job.cron} in {job.timezone}: {describe_cron(job.cron)}"
 
 
 def _params(schema: dict[str, Any] | None) -> str:
@@ -174,6 +170,7 @@ def _details(job: Job, upstream: list[JobDependency], downstream: list[str]) -> 
         last_run_id=job.last_run_id,
         last_run_at=iso(job.last_run_at),
         last_run_duration_s=job.last_run_duration_s,
+        sql=job.config.get("sql"),
     )
     return data
 
@@ -207,6 +204,7 @@ def _print_details(job: Job, data: dict[str, Any]) -> None:
             ("Dry-run", "supported" if job.supports_dry_run else "not supported"),
             ("Parameters", _params(job.params_schema)),
             ("Last run", last_run),
+            *([("SQL", data["sql"])] if data["sql"] else []),
         ]
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from etl_orchestrator.db import dispose_engines, make_engine
 from etl_orchestrator.engine.isolation import Send
@@ -87,15 +87,21 @@ def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[
 
     signal.signal(signal.SIGUSR1, on_cancel)
     logger = _capture_logging(send, data.job_id)
-    engine = make_engine(data.warehouse_url, pool_size=1)
-    _report_backend_pid(engine, send)
+    engines: list[Engine] = []
+
+    def open_warehouse() -> Engine:
+        engine = make_engine(data.warehouse_url, pool_size=1)
+        _report_backend_pid(engine, send)
+        engines.append(engine)
+        return engine
+
     ctx = RunContext(
         run_id=data.run_id,
         job_id=data.job_id,
         attempt=data.attempt,
         params=None,
         dry_run=data.dry_run,
-        warehouse_engine=engine,
+        warehouse_engine=open_warehouse,
         logger=logger,
         scheduled_for=data.scheduled_for,
         cancel_check=lambda: cancelled,
@@ -130,7 +136,8 @@ def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[
             "traceback": traceback.format_exc()[-MAX_TRACEBACK_CHARS:],
         }
     finally:
-        engine.dispose()
+        for engine in engines:
+            engine.dispose()
     outcome["elapsed_s"] = time.monotonic() - started
     outcome["lineage"] = ctx.lineage_data.as_dict()
     return outcome

@@ -1,7 +1,10 @@
-"""One dispatch pass: resolve batch dependencies and start ready runs while slots are free.
+"""One dispatch pass: settle waiting runs, then start queued runs while slots are free.
 
-Runs in one transaction under a database lock, so the ETL_PARALLEL_JOBS cap holds for any number
-of workers and even for two dispatchers that both believe they lead.
+A run is `queued` when nothing in its batch holds it back and `waiting` while an upstream run of
+its batch is unfinished. Each pass (1) moves waiting runs whose upstreams finished to `queued`, or
+to `upstream_failed` when one failed, and (2) dispatches queued and due retrying runs, highest
+priority then oldest first, while dispatched+running < the cap. It runs in one transaction under
+a database lock, so the cap holds for any number of workers and even for two dispatchers.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, text
+from sqlalchemy import func, or_, text
 from sqlmodel import Session, col, select
 
 from etl_orchestrator.db import db_now, is_sqlite
@@ -21,8 +24,6 @@ from etl_orchestrator.states import FINAL, HOLDS_SLOT, RunStatus, StaleTransitio
 
 #: pg_advisory_xact_lock key shared by every dispatcher ("etl-disp").
 DISPATCH_LOCK_KEY = 0x65746C2D64697370
-#: How many pending runs one pass looks at per page while looking for ready ones.
-SCAN_PAGE = 500
 FAILED_UPSTREAM = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.UPSTREAM_FAILED})
 
 
@@ -51,7 +52,8 @@ def lock_dispatch(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK_KEY})
 
 
-def _deps_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+def upstreams_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """(upstream job, dependency type) for each job."""
     deps: dict[str, list[tuple[str, str]]] = defaultdict(list)
     ids = sorted(set(job_ids))
     if not ids:
@@ -62,27 +64,17 @@ def _deps_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[tuple[s
     return deps
 
 
-def _batch_statuses(session: Session, batch_ids: Iterable[str]) -> dict[tuple[str, str], str]:
-    ids = sorted(set(batch_ids))
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(Run.batch_id, Run.job_id, Run.status).where(col(Run.batch_id).in_(ids))
-    )
-    return {(batch, job): status for batch, job, status in rows}
-
-
-def _blocking(
-    run: Run, deps: list[tuple[str, str]], statuses: dict[tuple[str, str], str]
+def verdict(
+    batch_id: str, deps: list[tuple[str, str]], statuses: dict[tuple[str, str], str]
 ) -> tuple[str, list[str]]:
-    """('ready'|'blocked'|'upstream_failed', the upstream jobs concerned).
+    """('ready' | 'blocked' | 'upstream_failed', the upstream jobs concerned).
 
-    Only upstreams inside the same batch are considered here.
+    Only upstream runs of the same batch count here; `statuses` maps (batch, job) to a status.
     """
     blocked: list[str] = []
     failed: list[str] = []
     for upstream, dep_type in deps:
-        status = statuses.get((run.batch_id, upstream))
+        status = statuses.get((batch_id, upstream))
         if status is None:
             continue
         if dep_type == "completion":
@@ -99,46 +91,48 @@ def _blocking(
     return "ready", []
 
 
-def _settle_dependencies(session: Session, pending: list[Run]) -> list[Run]:
-    """Mark blocked and failed-upstream runs; return the ones whose upstreams are done.
+def _batch_statuses(session: Session, batch_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    ids = sorted(set(batch_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Run.batch_id, Run.job_id, Run.status).where(col(Run.batch_id).in_(ids))
+    )
+    return {(batch, job): status for batch, job, status in rows}
 
-    Repeats until nothing changes, so a failure cascades through a whole batch in one pass.
-    """
-    deps = _deps_of(session, (run.job_id for run in pending))
-    statuses = _batch_statuses(session, (run.batch_id for run in pending if deps.get(run.job_id)))
-    ready: list[Run] = []
-    remaining = pending
+
+def settle_waiting(session: Session) -> None:
+    """Release or fail waiting runs whose upstreams finished; repeats so failures cascade."""
+    waiting = list(session.exec(select(Run).where(col(Run.status) == RunStatus.WAITING)))
+    if not waiting:
+        return
+    deps = upstreams_of(session, (run.job_id for run in waiting))
+    statuses = _batch_statuses(session, (run.batch_id for run in waiting))
     changed = True
-    while changed:
+    while changed and waiting:
         changed = False
         still: list[Run] = []
-        for run in remaining:
-            if run.status == RunStatus.RETRYING:
-                ready.append(run)
+        for run in waiting:
+            decision, upstreams = verdict(run.batch_id, deps.get(run.job_id, []), statuses)
+            if decision == "blocked":
+                detail = f"blocked by {', '.join(upstreams)}"
+                if run.status_detail != detail:
+                    run.status_detail = detail
+                    session.add(run)
+                still.append(run)
                 continue
-            verdict, upstreams = _blocking(run, deps.get(run.job_id, []), statuses)
-            if verdict == "upstream_failed":
+            if decision == "upstream_failed":
                 transition(
                     session,
                     run,
                     RunStatus.UPSTREAM_FAILED,
                     detail=f"upstream failed: {', '.join(upstreams)}",
                 )
-                statuses[(run.batch_id, run.job_id)] = run.status
-                changed = True
-            elif verdict == "blocked":
-                detail = f"blocked by {', '.join(upstreams)}"
-                if run.status != RunStatus.WAITING or run.status_detail != detail:
-                    if run.status == RunStatus.WAITING:
-                        run.status_detail = detail
-                        session.add(run)
-                    else:
-                        transition(session, run, RunStatus.WAITING, detail=detail)
-                still.append(run)
             else:
-                ready.append(run)
-        remaining = still
-    return ready
+                transition(session, run, RunStatus.QUEUED, detail="upstream runs done")
+            statuses[(run.batch_id, run.job_id)] = run.status
+            changed = True
+        waiting = still
 
 
 def _active_counts(session: Session) -> tuple[int, dict[str, int]]:
@@ -151,19 +145,17 @@ def _active_counts(session: Session) -> tuple[int, dict[str, int]]:
     return sum(per_batch.values()), per_batch
 
 
-def _pending_page(session: Session, after: tuple[int, int] | None) -> list[Run]:
+def _candidates(session: Session, limit: int, skip_batches: set[str]) -> list[Run]:
     now = db_now(session)
     query = select(Run).where(
-        (col(Run.status).in_([RunStatus.QUEUED, RunStatus.WAITING]))
-        | ((col(Run.status) == RunStatus.RETRYING) & (col(Run.next_attempt_at) <= now))
-    )
-    if after is not None:
-        priority, run_id = after
-        query = query.where(
-            (col(Run.priority) < priority)
-            | ((col(Run.priority) == priority) & (col(Run.run_id) > run_id))
+        or_(
+            col(Run.status) == RunStatus.QUEUED,
+            (col(Run.status) == RunStatus.RETRYING) & (col(Run.next_attempt_at) <= now),
         )
-    query = query.order_by(col(Run.priority).desc(), col(Run.run_id)).limit(SCAN_PAGE)
+    )
+    if skip_batches:
+        query = query.where(col(Run.batch_id).not_in(sorted(skip_batches)))
+    query = query.order_by(col(Run.priority).desc(), col(Run.run_id)).limit(limit)
     return list(session.exec(query))
 
 
@@ -172,29 +164,30 @@ def dispatch_pass(session: Session) -> PassResult:
     lock_dispatch(session)
     cap = settings.parallel_jobs(session)
     settings.mark_applied(session, settings.PARALLEL_JOBS)
+    settle_waiting(session)
     active, per_batch = _active_counts(session)
     dispatched: list[Dispatch] = []
-    after: tuple[int, int] | None = None
-    while True:
-        page = _pending_page(session, after)
-        if not page:
-            break
-        after = (page[-1].priority, page[-1].run_id or 0)
-        ready = _settle_dependencies(session, page)
-        ready.sort(key=lambda run: (-run.priority, run.run_id or 0))
-        for run in ready:
-            if active >= cap:
-                break
+    full_batches: set[str] = set()
+    while active < cap:
+        page = _candidates(session, cap - active, full_batches)
+        progressed = False
+        for run in page:
             override = run.concurrency_override
             if override is not None and per_batch.get(run.batch_id, 0) >= override:
+                # This batch is at its own cap: look past its runs for other work.
+                full_batches.add(run.batch_id)
+                progressed = True
                 continue
+            if active >= cap:
+                break
             dispatch = _dispatch(session, run)
             if dispatch is None:
                 continue
             dispatched.append(dispatch)
             active += 1
             per_batch[run.batch_id] = per_batch.get(run.batch_id, 0) + 1
-        if active >= cap or len(page) < SCAN_PAGE:
+            progressed = True
+        if not progressed:
             break
     return PassResult(dispatched=dispatched, cap=cap, active=active)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import json
 import os
@@ -76,6 +77,7 @@ def _child(target: ChildTarget, msg_w: int, out_w: int) -> None:
     """Runs in the forked child; never returns."""
     code = 0
     try:
+        gc.disable()
         os.setsid()
         # The parent's event loop owns the inherited wakeup fd and signal handlers.
         signal.set_wakeup_fd(-1)
@@ -117,6 +119,9 @@ async def run_in_child(
     loop = asyncio.get_running_loop()
     msg_r, msg_w = os.pipe()
     out_r, out_w = os.pipe()
+    # Objects that exist now are left out of the child's garbage collections, so the child does
+    # not write to (and copy) every page it shares with the worker.
+    gc.freeze()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit
         os.close(msg_r)

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import Table, select, update
+from sqlmodel import Session, col
 
 from etl_orchestrator.db import db_now, session_scope
 from etl_orchestrator.engine.backoff import backoff_delay
-from etl_orchestrator.models import Job, Run, RunAttempt, WorkerRecord
-from etl_orchestrator.states import RunStatus, StaleTransition, transition
+from etl_orchestrator.models import Run, RunAttempt, WorkerRecord
+from etl_orchestrator.states import JOBS, RUNS, RunRef, RunStatus, StaleTransition, transition
+
+ATTEMPTS: Table = RunAttempt.metadata.tables["dw_etl_run_attempts"]
 
 MAX_EXCERPT = 500
 
@@ -31,18 +33,42 @@ class Claimed:
     timeout_s: float
 
 
+_CLAIM_COLUMNS = (
+    RUNS.c.run_id,
+    RUNS.c.job_id,
+    RUNS.c.batch_id,
+    RUNS.c.status,
+    RUNS.c.attempts,
+    RUNS.c.attempt_token,
+    RUNS.c.max_attempts,
+    RUNS.c.dry_run,
+    RUNS.c.params,
+    RUNS.c.scheduled_for,
+    RUNS.c.started_at,
+    RUNS.c.duration_s,
+    RUNS.c.ended_at,
+)
+
+
+def _read_run(session: Session, run_id: int, *extra: Any) -> Any:
+    query = select(*_CLAIM_COLUMNS, *extra).where(RUNS.c.run_id == run_id)
+    if extra:
+        query = query.join_from(RUNS, JOBS, JOBS.c.job_id == RUNS.c.job_id, isouter=True)
+    return session.execute(query).first()
+
+
 def claim(run_id: int, attempt: int, token: str, worker_id: str) -> Claimed | None:
     """Move the run to running if this delivery is still the current one; None if stale."""
     with session_scope() as session:
-        run = session.get(Run, run_id)
+        row = _read_run(session, run_id, JOBS.c.timeout_s)
         if (
-            run is None
-            or run.status != RunStatus.DISPATCHED
-            or run.attempt_token != token
-            or run.attempts != attempt
+            row is None
+            or row.status != RunStatus.DISPATCHED
+            or row.attempt_token != token
+            or row.attempts != attempt
         ):
             return None
-        job = session.get(Job, run.job_id)
+        run = RunRef(**row._mapping)
         now = db_now(session)
         try:
             transition(
@@ -50,28 +76,28 @@ def claim(run_id: int, attempt: int, token: str, worker_id: str) -> Claimed | No
                 run,
                 RunStatus.RUNNING,
                 token=token,
-                detail=f"attempt {attempt} of {run.max_attempts} on {worker_id}",
-                started_at=run.started_at or now,
+                detail=f"attempt {attempt} of {row.max_attempts} on {worker_id}",
+                started_at=row.started_at or now,
                 heartbeat_at=now,
                 worker=worker_id,
             )
         except StaleTransition:
             return None
         session.execute(
-            update(RunAttempt)
-            .where(col(RunAttempt.run_id) == run_id, col(RunAttempt.attempt) == attempt)
+            update(ATTEMPTS)
+            .where(ATTEMPTS.c.run_id == run_id, ATTEMPTS.c.attempt == attempt)
             .values(started_at=now, worker=worker_id)
         )
         return Claimed(
             run_id=run_id,
-            job_id=run.job_id,
+            job_id=row.job_id,
             attempt=attempt,
             token=token,
-            max_attempts=run.max_attempts,
-            params=dict(run.params or {}),
-            dry_run=run.dry_run,
-            scheduled_for=run.scheduled_for,
-            timeout_s=job.timeout_s if job else 3600.0,
+            max_attempts=row.max_attempts,
+            params=dict(row.params or {}),
+            dry_run=row.dry_run,
+            scheduled_for=row.scheduled_for,
+            timeout_s=row.timeout_s if row.timeout_s is not None else 3600.0,
         )
 
 
@@ -95,6 +121,34 @@ def _excerpt(outcome: Outcome) -> str | None:
     return text[:MAX_EXCERPT]
 
 
+def _write_attempt(session: Session, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
+    lineage = outcome.lineage or {}
+    started = session.execute(
+        select(ATTEMPTS.c.started_at).where(
+            ATTEMPTS.c.run_id == claimed.run_id,
+            ATTEMPTS.c.attempt == claimed.attempt,
+            ATTEMPTS.c.outcome.is_(None),
+        )
+    ).scalar_one_or_none()
+    if started is None:
+        return
+    session.execute(
+        update(ATTEMPTS)
+        .where(ATTEMPTS.c.run_id == claimed.run_id, ATTEMPTS.c.attempt == claimed.attempt)
+        .values(
+            ended_at=now,
+            duration_s=(now - started).total_seconds(),
+            outcome=outcome.outcome,
+            error_class=outcome.error_class,
+            error_type=outcome.error_type,
+            error_message=outcome.error_message,
+            traceback=outcome.traceback,
+            records_read=lineage.get("records_read"),
+            records_written=lineage.get("records_written"),
+        )
+    )
+
+
 def record_outcome(claimed: Claimed, outcome: Outcome, *, rng: random.Random | None = None) -> str:
     """Write the attempt and move the run on; returns the run's new status.
 
@@ -102,26 +156,22 @@ def record_outcome(claimed: Claimed, outcome: Outcome, *, rng: random.Random | N
     """
     with session_scope() as session:
         now = db_now(session)
-        attempt_row = session.get(RunAttempt, (claimed.run_id, claimed.attempt))
-        lineage = outcome.lineage or {}
-        if attempt_row is not None and attempt_row.outcome is None:
-            started = attempt_row.started_at or now
-            attempt_row.ended_at = now
-            attempt_row.duration_s = (now - started).total_seconds()
-            attempt_row.outcome = outcome.outcome
-            attempt_row.error_class = outcome.error_class
-            attempt_row.error_type = outcome.error_type
-            attempt_row.error_message = outcome.error_message
-            attempt_row.traceback = outcome.traceback
-            attempt_row.records_read = lineage.get("records_read")
-            attempt_row.records_written = lineage.get("records_written")
-            session.add(attempt_row)
-        run = session.get(Run, claimed.run_id)
-        if run is None:
+        _write_attempt(session, claimed, outcome, now)
+        row = _read_run(
+            session,
+            claimed.run_id,
+            JOBS.c.backoff_base_s,
+            JOBS.c.backoff_factor,
+            JOBS.c.backoff_max_s,
+            JOBS.c.backoff_jitter,
+        )
+        if row is None:
             return "missing"
-        if run.status != RunStatus.RUNNING or run.attempt_token != claimed.token:
-            return run.status
-        duration = (now - (run.started_at or now)).total_seconds()
+        if row.status != RunStatus.RUNNING or row.attempt_token != claimed.token:
+            return str(row.status)
+        run = RunRef(**row._mapping)
+        lineage = outcome.lineage or {}
+        duration = (now - (row.started_at or now)).total_seconds()
         if outcome.outcome == "succeeded":
             transition(
                 session,
@@ -151,14 +201,13 @@ def record_outcome(claimed: Claimed, outcome: Outcome, *, rng: random.Random | N
             )
             return run.status
         excerpt = _excerpt(outcome)
-        if outcome.error_class == "transient" and claimed.attempt < run.max_attempts:
-            job = session.get(Job, run.job_id)
+        if outcome.error_class == "transient" and claimed.attempt < row.max_attempts:
             delay = backoff_delay(
                 claimed.attempt,
-                base_s=job.backoff_base_s if job else 2.0,
-                factor=job.backoff_factor if job else 2.0,
-                max_s=job.backoff_max_s if job else 60.0,
-                jitter=job.backoff_jitter if job else 0.2,
+                base_s=_or(row.backoff_base_s, 2.0),
+                factor=_or(row.backoff_factor, 2.0),
+                max_s=_or(row.backoff_max_s, 60.0),
+                jitter=_or(row.backoff_jitter, 0.2),
                 rng=rng,
             )
             transition(
@@ -167,7 +216,7 @@ def record_outcome(claimed: Claimed, outcome: Outcome, *, rng: random.Random | N
                 RunStatus.RETRYING,
                 token=claimed.token,
                 detail=(
-                    f"attempt {claimed.attempt} of {run.max_attempts} {outcome.outcome} "
+                    f"attempt {claimed.attempt} of {row.max_attempts} {outcome.outcome} "
                     f"(transient): next attempt in {delay:.1f} s"
                 ),
                 next_attempt_at=now + timedelta(seconds=delay),
@@ -182,13 +231,17 @@ def record_outcome(claimed: Claimed, outcome: Outcome, *, rng: random.Random | N
             run,
             RunStatus.FAILED,
             token=claimed.token,
-            detail=f"attempt {claimed.attempt} of {run.max_attempts} {outcome.outcome}: {why}",
+            detail=f"attempt {claimed.attempt} of {row.max_attempts} {outcome.outcome}: {why}",
             duration_s=duration,
             error_class=outcome.error_class,
             error_excerpt=excerpt,
             heartbeat_at=None,
         )
         return run.status
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
 
 
 def heartbeat(worker_id: str, host: str, pid: int, run_ids: list[int]) -> None:

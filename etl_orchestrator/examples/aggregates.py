@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, ColumnElement, case, cast, func, select
 
 from etl_orchestrator.examples import schema as wh
 from etl_orchestrator.examples.dimensions import UNKNOWN_KEY
-from etl_orchestrator.examples.warehouse import (
+from etl_orchestrator.examples.load import (
     count_rows,
     record_lineage,
     replace_rows,
@@ -17,7 +17,7 @@ from etl_orchestrator.examples.warehouse import (
 from etl_orchestrator.jobs import RunContext, job
 
 #: Lifetime net revenue (cents) from which a customer reaches each tier, highest first.
-TIERS = (("platinum", 500_000), ("gold", 200_000), ("silver", 50_000), ("bronze", 0))
+TIERS = (("platinum", 1_000_000), ("gold", 500_000), ("silver", 200_000), ("bronze", 0))
 
 
 def _sum_if(status: str, value: ColumnElement[Any]) -> ColumnElement[int]:
@@ -47,7 +47,7 @@ def agg_customer_ltv(ctx: RunContext) -> None:
         select(
             f.customer_key,
             c.customer_id,
-            func.count(func.distinct(case((f.status == "completed", f.order_id)))),
+            func.count(case((f.status == "completed", f.order_id)).distinct()),
             func.min(f.date_key),
             func.max(f.date_key),
             _sum_if("completed", f.net_cents),
@@ -72,7 +72,7 @@ def agg_customer_ltv(ctx: RunContext) -> None:
                 "tier": tier_for(net),
             }
         )
-    read = count_rows(ctx.warehouse, wh.fct_sales)
+    read = count_rows(ctx.warehouse, wh.fct_sales, wh.dim_customer)
     written = replace_rows(ctx, wh.agg_customer_ltv, rows)
     record_lineage(ctx, read=read, written=written, tables=[wh.agg_customer_ltv])
 
@@ -118,6 +118,6 @@ def agg_product_performance(ctx: RunContext) -> None:
         }
         for rank, (key, product_id, category, units, net, margin) in enumerate(figures, start=1)
     ]
-    read = count_rows(ctx.warehouse, wh.fct_sales)
+    read = count_rows(ctx.warehouse, wh.fct_sales, wh.dim_product)
     written = replace_rows(ctx, wh.agg_product_performance, rows)
     record_lineage(ctx, read=read, written=written, tables=[wh.agg_product_performance])

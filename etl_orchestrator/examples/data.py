@@ -10,9 +10,9 @@ unknown products.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Engine, Table, inspect, text
 
@@ -26,6 +26,9 @@ from etl_orchestrator.examples.schema import (
     src_products,
     src_stores,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 DEFAULT_ORDERS = 30_000
 DEFAULT_SEED = 42
@@ -51,14 +54,66 @@ _REGIONS = {
     "West": ("Bristol", "Cardiff", "Bath", "Swansea"),
     "Central": ("Birmingham", "Nottingham", "Leicester", "Coventry"),
 }
-_FIRST = (
-    "Olivia Amelia Isla Ava Mia Ivy Lily Freya Grace Sophia Zoë Chloé Noah Oliver George Leo "
-    "Arthur Oscar Harry Jack Charlie Jacob Thomas James Henry William Ethan Samuel Aarav Mateo"
-).split()
-_LAST = (
-    "Smith Jones Taylor Brown Williams Wilson Johnson Davies Patel Wright Robinson Thompson "
-    "Evans Walker White Roberts Green Hall Wood Jackson Clarke Khan Lewis Hughes Müller O'Brien"
-).split()
+_FIRST = [
+    "Olivia",
+    "Amelia",
+    "Isla",
+    "Ava",
+    "Mia",
+    "Ivy",
+    "Lily",
+    "Freya",
+    "Grace",
+    "Sophia",
+    "Zoë",
+    "Chloé",
+    "Noah",
+    "Oliver",
+    "George",
+    "Leo",
+    "Arthur",
+    "Oscar",
+    "Harry",
+    "Jack",
+    "Charlie",
+    "Jacob",
+    "Thomas",
+    "James",
+    "Henry",
+    "William",
+    "Ethan",
+    "Samuel",
+    "Aarav",
+    "Mateo",
+]
+_LAST = [
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Wright",
+    "Robinson",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Jackson",
+    "Clarke",
+    "Khan",
+    "Lewis",
+    "Hughes",
+    "Müller",
+    "O'Brien",
+]
 _CATEGORIES = {
     # category: (min price, max price) in cents
     "Electronics": (1_999, 89_999),
@@ -70,18 +125,29 @@ _CATEGORIES = {
     "Beauty": (299, 6_999),
     "Books": (499, 3_999),
 }
-_ADJECTIVES = (
-    "Classic Deluxe Compact Eco Smart Ultra Premium Basic Vintage Portable Organic Pro".split()
-)
+_ADJECTIVES = [
+    "Classic",
+    "Deluxe",
+    "Compact",
+    "Eco",
+    "Smart",
+    "Ultra",
+    "Premium",
+    "Basic",
+    "Vintage",
+    "Portable",
+    "Organic",
+    "Pro",
+]
 _NOUNS = {
-    "Electronics": "Headphones Speaker Tablet Charger Camera Monitor Keyboard".split(),
-    "Home & Garden": "Lamp Planter Rug Kettle Hose Cushion Shelf".split(),
-    "Toys": "Puzzle Robot Blocks Kite Doll Train Board-Game".split(),
-    "Grocery": "Coffee Tea Olive-Oil Pasta Honey Granola Chocolate".split(),
-    "Apparel": "Jacket Scarf Sneakers Hoodie Jeans Hat Socks".split(),
-    "Sports": "Yoga-Mat Racket Football Dumbbell Bike-Helmet Tent Bottle".split(),
-    "Beauty": "Shampoo Serum Lotion Perfume Lip-Balm Soap Mask".split(),
-    "Books": "Cookbook Novel Atlas Biography Guide Anthology Journal".split(),
+    "Electronics": ["Headphones", "Speaker", "Tablet", "Charger", "Camera", "Monitor", "Keyboard"],
+    "Home & Garden": ["Lamp", "Planter", "Rug", "Kettle", "Hose", "Cushion", "Shelf"],
+    "Toys": ["Puzzle", "Robot", "Blocks", "Kite", "Doll", "Train", "Board-Game"],
+    "Grocery": ["Coffee", "Tea", "Olive-Oil", "Pasta", "Honey", "Granola", "Chocolate"],
+    "Apparel": ["Jacket", "Scarf", "Sneakers", "Hoodie", "Jeans", "Hat", "Socks"],
+    "Sports": ["Yoga-Mat", "Racket", "Football", "Dumbbell", "Bike-Helmet", "Tent", "Bottle"],
+    "Beauty": ["Shampoo", "Serum", "Lotion", "Perfume", "Lip-Balm", "Soap", "Mask"],
+    "Books": ["Cookbook", "Novel", "Atlas", "Biography", "Guide", "Anthology", "Journal"],
 }
 _SEGMENTS = ("consumer", "small_business", "corporate")
 
@@ -134,7 +200,7 @@ def _customers(rng: random.Random) -> list[dict[str, Any]]:
     for customer_id in range(1, CUSTOMERS + 1):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         region = rng.choice(tuple(_REGIONS))
-        signup = date(2021, 1, 1) + timedelta(days=rng.randrange(1_430))
+        signup = date(2019, 1, 1) + timedelta(days=rng.randrange(1_460))
         email = f"{first.lower()}.{last.lower().replace(chr(39), '')}{customer_id}@example.com"
         row = {
             "customer_id": customer_id,
@@ -222,7 +288,9 @@ def _order_rows(
     return order_rows, line_rows
 
 
-def _line(rng: random.Random, order_id: int, line_no: int, product: dict[str, Any]) -> dict[str, Any]:
+def _line(
+    rng: random.Random, order_id: int, line_no: int, product: dict[str, Any]
+) -> dict[str, Any]:
     quantity = rng.choices((1, 2, 3, 4, 5), weights=(60, 22, 9, 5, 4))[0]
     price = int(product["unit_price_cents"])
     if rng.random() < 0.1:
@@ -257,7 +325,9 @@ def _inventory(rng: random.Random, stores: int) -> list[dict[str, Any]]:
     ]
 
 
-def generate(*, orders: int = DEFAULT_ORDERS, seed: int = DEFAULT_SEED) -> dict[Table, list[dict[str, Any]]]:
+def generate(
+    *, orders: int = DEFAULT_ORDERS, seed: int = DEFAULT_SEED
+) -> dict[Table, list[dict[str, Any]]]:
     """The rows of every source table for `orders` orders; the same arguments give the same rows."""
     if orders < 1:
         raise ValueError(f"orders={orders} is too small: generate at least 1 order")
@@ -276,9 +346,20 @@ def generate(*, orders: int = DEFAULT_ORDERS, seed: int = DEFAULT_SEED) -> dict[
     }
 
 
-def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "postgresql":
+        # COPY loads the ~100,000 rows about four times faster than batched INSERTs; it runs on
+        # the same DBAPI connection, so it stays inside the caller's transaction.
+        quote = conn.dialect.identifier_preparer.quote
+        names = [column.name for column in table.columns]
+        sql = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
+        driver = cast("psycopg.Connection[Any]", conn.connection.driver_connection)
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in names])
+        return
     for start in range(0, len(rows), _BATCH):
-        yield rows[start : start + _BATCH]
+        conn.execute(table.insert(), rows[start : start + _BATCH])
 
 
 def _seed(conn: Connection, orders: int, seed: int) -> dict[str, int]:
@@ -286,8 +367,7 @@ def _seed(conn: Connection, orders: int, seed: int) -> dict[str, int]:
     WAREHOUSE.drop_all(conn, tables=list(SOURCE_TABLES), checkfirst=True)
     WAREHOUSE.create_all(conn, tables=list(SOURCE_TABLES))
     for table, rows in data.items():
-        for batch in _batches(rows):
-            conn.execute(table.insert(), batch)
+        _insert(conn, table, rows)
     return {table.name: len(rows) for table, rows in data.items()}
 
 
@@ -327,7 +407,9 @@ def ensure_sources(
     return _seed(conn, orders, seed)
 
 
-def bootstrap(engine: Engine, *, orders: int = DEFAULT_ORDERS, seed: int = DEFAULT_SEED) -> dict[str, int]:
+def bootstrap(
+    engine: Engine, *, orders: int = DEFAULT_ORDERS, seed: int = DEFAULT_SEED
+) -> dict[str, int]:
     """Seed the demo sources once (committed) unless they exist; for the `dev` command."""
     with engine.begin() as conn:
         return ensure_sources(conn, orders=orders, seed=seed)

@@ -13,15 +13,27 @@ from sqlalchemy import select
 
 from etl_orchestrator.examples import schema as wh
 from etl_orchestrator.examples.data import CALENDAR_END, CALENDAR_START
-from etl_orchestrator.examples.warehouse import record_lineage, replace_rows, require_inputs
+from etl_orchestrator.examples.load import record_lineage, replace_rows, require_inputs
+from etl_orchestrator.examples.schedule import DAILY
 from etl_orchestrator.jobs import RunContext, job
 
 UNKNOWN_KEY = 0
 # Spelled out rather than strftime("%A"), which follows the process locale.
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def date_key(day: date) -> int:
@@ -155,7 +167,7 @@ def dim_store(ctx: RunContext) -> None:
 @job(
     id="dim_date",
     name="Calendar dimension",
-    cron="0 1 * * *",
+    cron=DAILY,
     tags=["dimension", "calendar"],
     domain="finance",
     writes=["dim_date"],

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from sqlalchemy import Table, select
 
-from etl_orchestrator.examples.data import ensure_sources
 from etl_orchestrator.examples import schema as wh
-from etl_orchestrator.examples.warehouse import (
+from etl_orchestrator.examples.data import ensure_sources
+from etl_orchestrator.examples.load import (
     count_rows,
     insert_select,
     record_lineage,
     reset_table,
 )
+from etl_orchestrator.examples.schedule import DAILY
 from etl_orchestrator.jobs import RetryPolicy, RunContext, job
 
-DAILY_0200 = "0 2 * * *"
 _RETRY = RetryPolicy(max_attempts=3, base_s=5, factor=2, max_s=60)
 
 
@@ -34,7 +34,7 @@ def _land(ctx: RunContext, pairs: list[tuple[Table, Table]]) -> None:
 @job(
     id="extract_orders",
     name="Extract orders",
-    cron=DAILY_0200,
+    cron=DAILY,
     retry=_RETRY,
     tags=["extract", "sales"],
     domain="sales",
@@ -51,7 +51,7 @@ def extract_orders(ctx: RunContext) -> None:
 @job(
     id="extract_customers",
     name="Extract customers",
-    cron=DAILY_0200,
+    cron=DAILY,
     retry=_RETRY,
     tags=["extract", "crm"],
     domain="crm",
@@ -68,7 +68,7 @@ def extract_customers(ctx: RunContext) -> None:
 @job(
     id="extract_products",
     name="Extract products",
-    cron=DAILY_0200,
+    cron=DAILY,
     retry=_RETRY,
     tags=["extract", "catalogue"],
     domain="catalogue",
@@ -85,7 +85,7 @@ def extract_products(ctx: RunContext) -> None:
 @job(
     id="extract_stores",
     name="Extract stores",
-    cron=DAILY_0200,
+    cron=DAILY,
     retry=_RETRY,
     tags=["extract", "stores"],
     domain="operations",

@@ -6,18 +6,19 @@ from datetime import date
 from typing import Any, Self
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
 from etl_orchestrator.examples import schema as wh
 from etl_orchestrator.examples.dimensions import UNKNOWN_KEY, date_key
-from etl_orchestrator.examples.staging import staged_order_lines
-from etl_orchestrator.examples.warehouse import (
+from etl_orchestrator.examples.load import (
     count_rows,
     insert_select,
     record_lineage,
     require_inputs,
     reset_table,
 )
+from etl_orchestrator.examples.schedule import DAILY
+from etl_orchestrator.examples.staging import staged_order_lines
 from etl_orchestrator.jobs import PermanentError, RetryPolicy, RunContext, job
 
 MAX_BACKFILL_DAYS = 366
@@ -81,7 +82,7 @@ def _check_calendar(ctx: RunContext, where: ColumnElement[bool] | None) -> None:
 @job(
     id="fct_sales",
     name="Sales fact",
-    cron="0 2 * * *",
+    cron=DAILY,
     depends_on=["stg_orders", "dim_customer", "dim_product", "dim_store", "dim_date"],
     retry=RetryPolicy(max_attempts=4, base_s=2, factor=2, max_s=60),
     tags=["fact", "sales"],
@@ -95,7 +96,7 @@ def fct_sales(ctx: RunContext) -> None:
     """Rebuild the sales fact: order lines with dimension keys, net revenue, cost and margin."""
     require_inputs(ctx, {wh.stg_orders: "stg_orders"} | _DIMENSIONS)
     _check_calendar(ctx, None)
-    read = count_rows(ctx.warehouse, wh.stg_orders)
+    read = count_rows(ctx.warehouse, wh.stg_orders, *_DIMENSIONS)
     reset_table(ctx.warehouse, wh.fct_sales)
     written = insert_select(ctx, wh.fct_sales, sales_rows())
     record_lineage(ctx, read=read, written=written, tables=[wh.fct_sales])
@@ -161,7 +162,7 @@ def _restage(ctx: RunContext, p: BackfillParams) -> tuple[int, int]:
         "dim_product",
         "dim_store",
     ],
-    writes=["fct_sales", "stg_orders"],
+    writes=["stg_orders", "fct_sales"],
     timeout_s=1800,
 )
 def backfill_sales(ctx: RunContext, p: BackfillParams) -> None:
@@ -170,10 +171,12 @@ def backfill_sales(ctx: RunContext, p: BackfillParams) -> None:
     if p.full_refresh:
         inputs |= {wh.raw_orders: "extract_orders", wh.raw_order_lines: "extract_orders"}
     require_inputs(ctx, inputs)
-    read = written = 0
+    # The range's rows of the fact's sources, and the dimensions the keys are looked up in.
+    read, written = count_rows(ctx.warehouse, *_DIMENSIONS), 0
     tables = [wh.fct_sales]
     if p.full_refresh:
-        read, written = _restage(ctx, p)
+        restage_read, written = _restage(ctx, p)
+        read += restage_read
         tables.insert(0, wh.stg_orders)
     in_range = wh.stg_orders.c.order_date.between(p.start, p.end)
     _check_calendar(ctx, in_range)
@@ -182,9 +185,7 @@ def backfill_sales(ctx: RunContext, p: BackfillParams) -> None:
     ).scalar_one()
     f = wh.fct_sales.c
     ctx.warehouse.execute(
-        wh.fct_sales.delete().where(
-            and_(f.date_key >= date_key(p.start), f.date_key <= date_key(p.end))
-        )
+        wh.fct_sales.delete().where(f.date_key.between(date_key(p.start), date_key(p.end)))
     )
     loaded = insert_select(ctx, wh.fct_sales, sales_rows(in_range))
     ctx.log.info("reloaded %d sales lines for %s..%s", loaded, p.start, p.end)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from etl_orchestrator.examples import schema as wh
-from etl_orchestrator.examples.warehouse import (
+from etl_orchestrator.examples.load import (
     count_rows,
     insert_select,
     record_lineage,
@@ -38,7 +38,7 @@ def staged_order_lines() -> Select[Any]:
             line.unit_price_cents,
             line.discount_cents,
         )
-        .select_from(wh.raw_order_lines.join(wh.raw_orders, wh.raw_orders.c.order_id == line.order_id))
+        .select_from(wh.raw_order_lines.join(wh.raw_orders, o.order_id == line.order_id))
         .where(o.status != "cancelled", line.quantity > 0, line.unit_price_cents >= 0)
     )
 
@@ -54,15 +54,13 @@ def staged_order_lines() -> Select[Any]:
     timeout_s=600,
 )
 def stg_orders(ctx: RunContext) -> None:
-    """Join order lines to their orders; drop cancelled orders and lines with bad quantities."""
+    """Join order lines to their orders; drop cancelled orders and impossible lines."""
     require_inputs(ctx, {wh.raw_orders: "extract_orders", wh.raw_order_lines: "extract_orders"})
     conn = ctx.warehouse
-    read = count_rows(conn, wh.raw_orders) + count_rows(conn, wh.raw_order_lines)
+    read = count_rows(conn, wh.raw_orders, wh.raw_order_lines)
     reset_table(conn, wh.stg_orders)
     written = insert_select(ctx, wh.stg_orders, staged_order_lines())
-    ctx.log.info(
-        "%d of %d order lines kept", written, count_rows(conn, wh.raw_order_lines)
-    )
+    ctx.log.info("%d of %d order lines kept", written, count_rows(conn, wh.raw_order_lines))
     record_lineage(ctx, read=read, written=written, tables=[wh.stg_orders])
 
 
@@ -96,9 +94,9 @@ def stg_customers(ctx: RunContext) -> None:
     latest: dict[int, dict[str, Any]] = {}
     read = invalid_emails = 0
     query = select(wh.raw_customers).order_by(c.customer_id, c.updated_on, c.row_id)
-    for row in ctx.warehouse.execute(query).mappings():
+    for version in ctx.warehouse.execute(query).mappings():
         read += 1
-        latest[row["customer_id"]] = dict(row)
+        latest[version["customer_id"]] = dict(version)
     rows = []
     for row in latest.values():
         email = _tidy_email(row["email"])

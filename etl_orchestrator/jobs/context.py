@@ -43,7 +43,7 @@ class RunContext:
         attempt: int,
         params: BaseModel | None,
         dry_run: bool,
-        warehouse_engine: Engine | None,
+        warehouse_engine: Engine | Callable[[], Engine] | None,
         logger: logging.Logger | None = None,
         scheduled_for: datetime | None = None,
         cancel_check: Callable[[], bool] | None = None,
@@ -56,7 +56,8 @@ class RunContext:
         self.scheduled_for = scheduled_for
         self.log = logger or logging.getLogger(f"etl.job.{job_id}")
         self.lineage_data = Lineage()
-        self._engine = warehouse_engine
+        self._engine_source = warehouse_engine
+        self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._cancel_check = cancel_check
 
@@ -64,11 +65,19 @@ class RunContext:
     def warehouse(self) -> Connection:
         """A connection inside one transaction, opened on first use."""
         if self._conn is None:
-            if self._engine is None:
-                raise RuntimeError("this run has no warehouse configured (WAREHOUSE_URL)")
-            self._conn = self._engine.connect()
+            self._conn = self.warehouse_engine.connect()
             self._conn.begin()
         return self._conn
+
+    @property
+    def warehouse_engine(self) -> Engine:
+        """The warehouse engine, created on first use (most jobs of a run never need a second)."""
+        if self._engine is None:
+            source = self._engine_source
+            if source is None:
+                raise RuntimeError("this run has no warehouse configured (WAREHOUSE_URL)")
+            self._engine = source if isinstance(source, Engine) else source()
+        return self._engine
 
     def lineage(
         self,

@@ -114,12 +114,23 @@ def _schedule_problems(spec: JobSpec) -> list[str]:
         try:
             validate_cron(spec.cron)
         except CronError as error:
-            problems.append(f"job {spec.id!r}: cron {spec.cron!r} is invalid: {error}")
+            problems.append(f"job {spec.id!r}: {error}")
     try:
         validate_timezone(spec.timezone)
     except CronError as error:
-        problems.append(f"job {spec.id!r}: timezone {spec.timezone!r} is invalid: {error}")
+        problems.append(f"job {spec.id!r}: {error}")
     return problems
+
+
+def _params_problems(spec: JobSpec) -> list[str]:
+    try:
+        spec.params_schema()
+    except Exception as error:  # pydantic refuses to describe some field types
+        return [
+            f"job {spec.id!r}: its params model has no JSON Schema ({type(error).__name__}: "
+            f"{error}); use field types pydantic can describe, so the console can build a form"
+        ]
+    return []
 
 
 def validate(
@@ -127,9 +138,10 @@ def validate(
 ) -> dict[str, JobSpec]:
     """Check the jobs as a whole and return them by id, or raise DeclarationProblems listing all.
 
-    Checked: duplicate ids, unknown or repeated upstreams, dependency cycles, cron expressions
-    and timezones. `earlier_problems` (failed imports) are reported first; when there are any,
-    unknown-upstream checks are skipped because the missing module may declare those jobs.
+    Checked: duplicate ids, unknown or repeated upstreams, dependency cycles, cron expressions,
+    timezones, and that each params model has a JSON Schema. `earlier_problems` (failed
+    imports) are reported first; when there are any, unknown-upstream checks are skipped
+    because the module that failed may declare those jobs.
     """
     problems = list(earlier_problems)
     by_id: dict[str, JobSpec] = {}
@@ -146,6 +158,7 @@ def validate(
     for spec in by_id.values():
         problems.extend(_upstream_problems(spec, declared, check_unknown=not earlier_problems))
         problems.extend(_schedule_problems(spec))
+        problems.extend(_params_problems(spec))
     deps = {
         job_id: [dep.job_id for dep in spec.depends_on if dep.job_id in by_id]
         for job_id, spec in by_id.items()

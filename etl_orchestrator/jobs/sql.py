@@ -245,7 +245,7 @@ def _parse_header(path: Path, lines: list[str]) -> tuple[dict[str, Any], int, li
         try:
             values[argument] = parse(raw)
         except (ValueError, CronError, DeclarationError) as error:
-            errors.append(f"{path}:{lineno}: bad {key!r} value: {error}")
+            errors.append(f"{path}:{lineno}: {key}: {error}")
     return values, index, errors
 
 
@@ -321,7 +321,9 @@ def run_sql_job(ctx: RunContext, spec: JobSpec) -> None:
         raise DeclarationError(f"job {spec.id!r} has no SQL to run")
     statements = split_statements(spec.sql)
     conn = ctx.warehouse
-    params = ctx.params.model_dump() if ctx.params is not None else None
+    # JSON-mode values: dates as ISO text, which SQLite stores as text and PostgreSQL (which gets
+    # text parameters untyped from psycopg) casts to whatever the column needs.
+    params = ctx.params.model_dump(mode="json") if ctx.params is not None else None
     read = sum(row_count(conn, table) for table in spec.reads) if spec.reads else None
     written = 0
     for number, statement in enumerate(statements, start=1):

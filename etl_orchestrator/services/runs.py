@@ -71,8 +71,20 @@ def validate_params(
                 {name: "not a parameter of this job" for name in params},
             )
         return {}
+    model_cls = spec.params
+    if model_cls.model_config.get("extra") != "allow":
+        known = set(model_cls.model_fields) | {
+            f.alias for f in model_cls.model_fields.values() if f.alias
+        }
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParamsError(
+                f"invalid params for job {job_id!r}: unknown parameter(s) {', '.join(unknown)}; "
+                f"this job takes: {', '.join(sorted(model_cls.model_fields)) or 'nothing'}",
+                {name: "not a parameter of this job" for name in unknown},
+            )
     try:
-        model = spec.params.model_validate(params)
+        model = model_cls.model_validate(params)
     except ValidationError as error:
         errors = {
             ".".join(str(p) for p in item["loc"]) or "params": item["msg"]
@@ -83,21 +95,24 @@ def validate_params(
     return model.model_dump(mode="json")
 
 
-def _dependency_map(session: Session) -> dict[str, list[str]]:
+def _dependency_map(session: Session, *, downstream: bool) -> dict[str, list[str]]:
+    """The whole graph when downstream jobs join the batch; a lone run needs no edges."""
     deps: dict[str, list[str]] = defaultdict(list)
-    for row in session.exec(select(JobDependency)):
-        deps[row.job_id].append(row.upstream_job_id)
+    if downstream:
+        for row in session.exec(select(JobDependency)):
+            deps[row.job_id].append(row.upstream_job_id)
     return deps
 
 
-def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]:
+def batch_members(
+    session: Session, root: Job, *, downstream: bool, deps: Mapping[str, list[str]]
+) -> list[Job]:
     """The root job and, with downstream, every enabled transitive dependent without its own cron.
 
     A dependent with its own cron keeps to its schedule, and so do the jobs reached only through it.
     """
     if not downstream:
         return [root]
-    deps = _dependency_map(session)
     jobs = {job.job_id: job for job in session.exec(select(Job))}
     eligible = {
         job_id
@@ -148,7 +163,9 @@ def trigger(
         raise TriggerError(
             f"concurrency override {concurrency} is out of range: use 1 to {cap} (the current cap)"
         )
-    members = batch_members(session, job, downstream=downstream)
+    deps = _dependency_map(session, downstream=downstream)
+    members = batch_members(session, job, downstream=downstream, deps=deps)
+    member_ids = {member.job_id for member in members}
     if dry_run:
         refusing = [m.job_id for m in members if not m.supports_dry_run]
         if refusing:
@@ -159,12 +176,14 @@ def trigger(
     batch_id = str(uuid.uuid4())
     result = TriggerResult(batch_id=batch_id)
     for member in members:
+        held_by = sorted(up for up in deps.get(member.job_id, []) if up in member_ids)
         run = Run(
             job_id=member.job_id,
             batch_id=batch_id,
             trigger=trigger,
             scheduled_for=scheduled_for or now,
-            status=RunStatus.QUEUED,
+            status=RunStatus.WAITING if held_by else RunStatus.QUEUED,
+            status_detail=f"blocked by {', '.join(held_by)}" if held_by else "",
             dry_run=dry_run,
             params=clean_params if member.job_id == job_id else {},
             priority=member.priority,
@@ -178,7 +197,8 @@ def trigger(
         result.runs.append(run)
     session.flush()
     for run in result.runs:
-        record_created(session, run, actor=requested_by, detail=f"{trigger} trigger")
+        detail = f"{trigger} trigger" + (f"; {run.status_detail}" if run.status_detail else "")
+        record_created(session, run, actor=requested_by, detail=detail)
     if audit_action:
         audit.record(
             session,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
-from etl_orchestrator.db import db_now, queue_event
+from etl_orchestrator.db import db_now, is_sqlite, queue_event
 from etl_orchestrator.models import Setting, SettingHistory
 from etl_orchestrator.services import audit
 
@@ -27,9 +29,15 @@ def _seed_value(key: str) -> Any:
 def get_value(session: Session, key: str) -> Any:
     row = session.get(Setting, key)
     if row is None:
-        row = Setting(key=key, value=_seed_value(key), updated_at=db_now(session))
-        session.add(row)
-        session.flush()
+        # Several processes may read a setting first at once: only one seed row may win.
+        dialect_insert = sqlite_insert if is_sqlite(session) else pg_insert
+        session.execute(
+            dialect_insert(Setting)
+            .values(key=key, value=_seed_value(key), updated_at=db_now(session))
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = session.get(Setting, key, populate_existing=True)
+        assert row is not None
     return row.value
 
 

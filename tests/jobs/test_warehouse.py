@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Engine
 
 from etl_orchestrator.jobs.warehouse import row_count, table_checksum
@@ -15,13 +17,15 @@ ROWS = [
 ]
 
 
-def _load(engine: Engine, rows: list[tuple[object, ...]], table: str = "sales") -> None:
+def _load(engine: Engine, rows: Sequence[tuple[object, ...]], table: str = "sales") -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(CREATE.replace("sales", table))
         for row in rows:
             conn.exec_driver_sql(
                 f"INSERT INTO {table} VALUES ("
-                + ", ".join("NULL" if v is None else "'" + str(v).replace("'", "''") + "'" for v in row)
+                + ", ".join(
+                    "NULL" if v is None else "'" + str(v).replace("'", "''") + "'" for v in row
+                )
                 + ")"
             )
 

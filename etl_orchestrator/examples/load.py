@@ -1,4 +1,4 @@
-"""Small helpers the demo jobs share: counting, replacing a table's rows, inputs, lineage."""
+"""How the demo jobs load tables: inputs, counts, replacing rows, INSERT … SELECT, lineage."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from etl_orchestrator.jobs import PermanentError, RunContext
 _BATCH = 5_000
 
 
-def count_rows(conn: Connection, table: Table) -> int:
-    return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+def count_rows(conn: Connection, *tables: Table) -> int:
+    """The rows of all `tables` together: a job's records read when it reads them in full."""
+    return sum(
+        int(conn.execute(select(func.count()).select_from(table)).scalar_one()) for table in tables
+    )
 
 
 def key_columns(table: Table) -> list[str]:
@@ -27,8 +30,8 @@ def require_inputs(ctx: RunContext, inputs: Mapping[Table, str]) -> None:
     """Check the tables a job reads exist; `inputs` maps each table to the job that builds it.
 
     A real run fails at once with a message naming the job to run first. A dry-run creates the
-    missing tables empty inside its transaction (rolled back at the end), so a dry-run of a whole
-    pipeline on a fresh warehouse reports what each job would do instead of failing.
+    missing tables empty inside its transaction (rolled back at the end), so dry-running a job
+    whose upstream never ran reports what it would do (with nothing to read) instead of failing.
     """
     existing = set(inspect(ctx.warehouse).get_table_names())
     missing = {table: job for table, job in inputs.items() if table.name not in existing}
@@ -65,7 +68,10 @@ def replace_rows(ctx: RunContext, table: Table, rows: Sequence[Mapping[str, Any]
 def insert_select(ctx: RunContext, table: Table, query: Select[Any]) -> int:
     """INSERT INTO `table` the rows of `query` (its labels name the columns); returns the count."""
     names = [column.name for column in query.selected_columns]
-    result = ctx.warehouse.execute(table.insert().from_select(names, query))
+    # PostgreSQL's driver only keeps an INSERT's row count when asked to.
+    result = ctx.warehouse.execute(
+        table.insert().from_select(names, query), execution_options={"preserve_rowcount": True}
+    )
     return int(result.rowcount)
 
 
@@ -84,4 +90,3 @@ def record_lineage(ctx: RunContext, *, read: int, written: int, tables: Iterable
         ", ".join(t.name for t in tables),
         checksum[:12],
     )
-

@@ -1,0 +1,307 @@
+"""Engine benchmark: raw arq against the whole engine (PostgreSQL + arq + Redis), in one run.
+
+Prints raw arq no-op throughput and chain hop latency, then the engine's throughput for 2,000
+independent no-op runs (cap 64), a 20-job chain and a 100-job fan-out, with engine/raw ratios.
+A figure counts only if every run, attempt and event row was written; the script checks.
+
+    .venv/bin/python bench/engine.py [--runs 2000] [--chain 20] [--fanout 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._setup import machine, private_services  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def raw_arq(n_jobs: int, chain: int) -> dict[str, float]:
+    from arq import Worker
+    from arq.connections import create_pool
+    from arq.worker import func
+
+    from etl_orchestrator.redis_conn import arq_settings
+
+    hops: list[float] = []
+    done = asyncio.Event()
+    counter = {"n": 0}
+
+    async def noop(ctx: dict[str, Any]) -> None:
+        counter["n"] += 1
+        if counter["n"] == n_jobs:
+            done.set()
+
+    async def link(ctx: dict[str, Any], index: int, sent: float) -> None:
+        hops.append(time.perf_counter() - sent)
+        if index + 1 < chain:
+            await ctx["redis"].enqueue_job("link", index + 1, time.perf_counter())
+        else:
+            done.set()
+
+    pool = await create_pool(arq_settings())
+    worker = Worker(
+        functions=[func(noop, name="noop"), func(link, name="link")],
+        redis_settings=arq_settings(),
+        # arq 0.25 stalls when every slot is busy: keep it from ever being full.
+        max_jobs=n_jobs + 100,
+        poll_delay=0.05,
+        keep_result=0,
+        handle_signals=False,
+    )
+    task = asyncio.create_task(worker.main())
+    await asyncio.sleep(0.3)
+    start = time.perf_counter()
+    for _ in range(n_jobs):
+        await pool.enqueue_job("noop")
+    try:
+        await asyncio.wait_for(done.wait(), 120)
+    except TimeoutError:
+        raise SystemExit(f"raw arq finished {counter['n']} of {n_jobs} jobs in 120 s") from None
+    throughput = n_jobs / (time.perf_counter() - start)
+    done.clear()
+    start = time.perf_counter()
+    await pool.enqueue_job("link", 0, time.perf_counter())
+    await asyncio.wait_for(done.wait(), 60)
+    chain_s = time.perf_counter() - start
+    await stop_worker(worker, [task])
+    await pool.aclose()
+    return {
+        "throughput": throughput,
+        "chain_s": chain_s,
+        "hop_p50": pct(hops[1:], 0.5),
+        "hop_p95": pct(hops[1:], 0.95),
+    }
+
+
+async def stop_worker(worker: Any, tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await worker.close()
+
+
+def _process_cpu(processes: list[Any]) -> float:
+    total = 0.0
+    for proc in processes:
+        t = proc.cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+async def engine_figures(n_runs: int, chain: int, fanout: int) -> dict[str, float]:
+    """The engine as deployed: `scheduler` and `worker` are processes of their own."""
+    import psutil
+    from sqlmodel import func, select
+
+    from etl_orchestrator import events
+    from etl_orchestrator.db import session_scope
+    from etl_orchestrator.jobs.sync import sync_jobs
+    from etl_orchestrator.models import Run, RunAttempt, RunEvent
+    from etl_orchestrator.services import catalog, settings
+    from etl_orchestrator.services import runs as run_service
+    from etl_orchestrator.states import FINAL
+    from etl_orchestrator.timeutil import utcnow
+
+    specs = catalog.job_specs(("bench.noop_jobs",))
+    events.install()
+    with session_scope() as session:
+        sync_jobs(session, specs, now=utcnow())
+        settings.set_parallel_jobs(session, 64, actor="bench", reason="benchmark cap")
+
+    def trigger(job_id: str, downstream: bool = False) -> list[int]:
+        with session_scope() as session:
+            return run_service.trigger(
+                session,
+                job_id=job_id,
+                downstream=downstream,
+                specs=specs,
+                requested_by="bench",
+                reason="benchmark",
+            ).run_ids
+
+    async def wait(run_ids: list[int]) -> list[Run]:
+        # A cheap count while waiting, so the benchmark's own polling costs next to nothing.
+        first, last = min(run_ids), max(run_ids)
+        while True:
+            with session_scope() as session:
+                open_runs = session.exec(
+                    select(func.count())
+                    .select_from(Run)
+                    .where(Run.run_id >= first, Run.run_id <= last)  # type: ignore[operator]
+                    .where(Run.status.not_in(sorted(FINAL)))  # type: ignore[attr-defined]
+                ).one()
+            if open_runs == 0:
+                break
+            await asyncio.sleep(0.01)
+        with session_scope() as session:
+            return list(session.exec(select(Run).where(Run.run_id.in_(run_ids))))  # type: ignore[union-attr]
+
+    # The independent runs are queued before the engine starts, so what is timed is the engine
+    # working through them, not how fast one client can call trigger().
+    start = time.perf_counter()
+    with session_scope() as session:
+        ids = [
+            run_id
+            for i in range(n_runs)
+            for run_id in run_service.trigger(
+                session, job_id=f"noop_{i}", specs=specs, requested_by="bench", reason="benchmark"
+            ).run_ids
+        ]
+    figures: dict[str, float] = {"triggers_per_s": n_runs / (time.perf_counter() - start)}
+
+    cli = [sys.executable, "-m", "etl_orchestrator"]
+    procs = [
+        subprocess.Popen([*cli, "worker"], env=os.environ.copy()),  # noqa: ASYNC220
+        subprocess.Popen([*cli, "scheduler"], env=os.environ.copy()),  # noqa: ASYNC220
+    ]
+    watched = [psutil.Process(p.pid) for p in procs]
+    try:
+        # Let both start (imports, Redis, database) before the clock starts: the dispatcher is
+        # the one that starts the queued runs, so the timed part begins with its first pass.
+        with session_scope() as session:
+            settings.set_parallel_jobs(session, 64, actor="bench", reason="benchmark cap")
+        cpu0 = _process_cpu(watched)
+        start = time.perf_counter()
+        rows = await wait(ids)
+        elapsed = time.perf_counter() - start
+        cpu = _process_cpu(watched) - cpu0
+        assert all(r.status == "succeeded" for r in rows), "a no-op run did not succeed"
+        first_dispatch = min(r.dispatched_at for r in rows if r.dispatched_at)
+        last_end = max(r.ended_at for r in rows if r.ended_at)
+        busy = (last_end - first_dispatch).total_seconds()
+        figures["throughput"] = n_runs / busy
+        figures["elapsed_s"] = elapsed
+        figures["cpu_ms_per_run"] = cpu / n_runs * 1000
+
+        def mean_s(pairs: list[tuple[Any, Any]]) -> float:
+            return statistics.fmean((b - a).total_seconds() for a, b in pairs)
+
+        figures["pickup_s"] = mean_s([(r.dispatched_at, r.started_at) for r in rows])
+        figures["run_s"] = mean_s([(r.started_at, r.ended_at) for r in rows])
+
+        start = time.perf_counter()
+        chain_ids = trigger("chain_0", downstream=True)
+        rows = await wait(chain_ids)
+        figures["chain_s"] = time.perf_counter() - start
+        by_job = {r.job_id: r for r in rows}
+        hops = [
+            (by_job[f"chain_{i}"].started_at - by_job[f"chain_{i - 1}"].ended_at).total_seconds()  # type: ignore[operator]
+            for i in range(1, chain)
+        ]
+        figures["hop_p50"], figures["hop_p95"] = pct(hops, 0.5), pct(hops, 0.95)
+
+        start = time.perf_counter()
+        fan_ids = trigger("fan_root", downstream=True)
+        await wait(fan_ids)
+        figures["fanout_s"] = time.perf_counter() - start
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    all_ids = ids + chain_ids + fan_ids
+    with session_scope() as session:
+        n_runs_ok = session.exec(
+            select(func.count()).select_from(Run).where(Run.status == "succeeded")
+        ).one()
+        n_attempts = session.exec(
+            select(func.count()).select_from(RunAttempt).where(RunAttempt.outcome == "succeeded")
+        ).one()
+        n_events = session.exec(select(func.count()).select_from(RunEvent)).one()
+        released = session.exec(
+            select(func.count()).select_from(RunEvent).where(RunEvent.from_status == "waiting")
+        ).one()
+    # created, dispatched, running, succeeded; and waiting -> queued for runs held by upstreams.
+    complete = n_runs_ok == len(all_ids) == n_attempts and n_events == 4 * len(all_ids) + released
+    figures["rows_complete"] = float(complete)
+    return figures
+
+
+def _clear_queue(redis_url: str) -> None:
+    """The engine starts on an empty queue: nothing of the raw arq phase may linger."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    owner = cast(bytes | None, client.get("etl:test-run-owner"))
+    client.flushdb()
+    if owner:
+        client.set("etl:test-run-owner", owner, ex=3600)
+    client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=2000)
+    parser.add_argument("--chain", type=int, default=20)
+    parser.add_argument("--fanout", type=int, default=100)
+    args = parser.parse_args()
+    with private_services("engine") as (db_url, redis_url):
+        os.environ.update(
+            DATABASE_URL=db_url,
+            REDIS_URL=redis_url,
+            ETL_JOBS_MODULES="bench.noop_jobs",
+            BENCH_RUNS=str(args.runs),
+            BENCH_CHAIN=str(args.chain),
+            BENCH_FANOUT=str(args.fanout),
+            PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        )
+        from etl_orchestrator.migrations import upgrade
+
+        upgrade(db_url)
+        raw = asyncio.run(raw_arq(args.runs, args.chain))
+        _clear_queue(redis_url)
+        eng = asyncio.run(engine_figures(args.runs, args.chain, args.fanout))
+    print(f"machine: {machine()}")
+    print(
+        f"raw arq: {raw['throughput']:.0f} no-op jobs/s; {args.chain}-job chain "
+        f"{raw['chain_s']:.3f} s, hop p50 {raw['hop_p50'] * 1000:.1f} ms, "
+        f"p95 {raw['hop_p95'] * 1000:.1f} ms"
+    )
+    print(
+        f"engine:  {eng['throughput']:.0f} runs/s for {args.runs} independent no-op runs "
+        f"(cap 64), {eng['cpu_ms_per_run']:.1f} ms CPU per run (scheduler + worker + children)"
+    )
+    print(f"         ({eng['triggers_per_s']:.0f} triggers/s to queue them in one transaction)")
+    print(
+        f"         per run: {eng['pickup_s'] * 1000:.0f} ms dispatched to claimed, "
+        f"{eng['run_s'] * 1000:.0f} ms claimed to recorded"
+    )
+    print(
+        f"engine:  {args.chain}-job chain {eng['chain_s']:.3f} s, hop p50 "
+        f"{eng['hop_p50'] * 1000:.1f} ms, p95 {eng['hop_p95'] * 1000:.1f} ms"
+    )
+    print(f"engine:  {args.fanout}-job fan-out {eng['fanout_s']:.3f} s")
+    print(
+        f"ratio:   throughput engine/raw {eng['throughput'] / raw['throughput']:.1%}; "
+        f"chain engine/raw {eng['chain_s'] / raw['chain_s']:.1f}x"
+    )
+    verdict = "all runs, attempts and events written" if eng["rows_complete"] else "INCOMPLETE"
+    print(f"rows:    {verdict}")
+    if not eng["rows_complete"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
