@@ -106,7 +106,7 @@ def _process_cpu(processes: list[Any]) -> float:
     return total
 
 
-async def engine_figures(n_runs: int, chain: int, fanout: int) -> dict[str, float]:
+async def engine_figures(n_runs: int, chain: int, fanout: int, workers: int) -> dict[str, float]:
     """The engine as deployed: `scheduler` and `worker` are processes of their own."""
     import psutil
     from sqlmodel import func, select
@@ -169,7 +169,10 @@ async def engine_figures(n_runs: int, chain: int, fanout: int) -> dict[str, floa
 
     cli = [sys.executable, "-m", "etl_orchestrator"]
     procs = [
-        subprocess.Popen([*cli, "worker"], env=os.environ.copy()),  # noqa: ASYNC220
+        *(
+            subprocess.Popen([*cli, "worker"], env=os.environ.copy())  # noqa: ASYNC220
+            for _ in range(workers)
+        ),
         subprocess.Popen([*cli, "scheduler"], env=os.environ.copy()),  # noqa: ASYNC220
     ]
     watched = [psutil.Process(p.pid) for p in procs]
@@ -256,6 +259,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--chain", type=int, default=20)
     parser.add_argument("--fanout", type=int, default=100)
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+    )
     args = parser.parse_args()
     with private_services("engine") as (db_url, redis_url):
         os.environ.update(
@@ -272,7 +278,7 @@ def main() -> None:
         upgrade(db_url)
         raw = asyncio.run(raw_arq(args.runs, args.chain))
         _clear_queue(redis_url)
-        eng = asyncio.run(engine_figures(args.runs, args.chain, args.fanout))
+        eng = asyncio.run(engine_figures(args.runs, args.chain, args.fanout, args.workers))
     print(f"machine: {machine()}")
     print(
         f"raw arq: {raw['throughput']:.0f} no-op jobs/s; {args.chain}-job chain "
@@ -281,7 +287,8 @@ def main() -> None:
     )
     print(
         f"engine:  {eng['throughput']:.0f} runs/s for {args.runs} independent no-op runs "
-        f"(cap 64), {eng['cpu_ms_per_run']:.1f} ms CPU per run (scheduler + worker + children)"
+        f"(cap 64, {args.workers} worker processes), {eng['cpu_ms_per_run']:.1f} ms CPU per run "
+        "(scheduler + workers + attempt processes)"
     )
     print(f"         ({eng['triggers_per_s']:.0f} triggers/s to queue them in one transaction)")
     print(

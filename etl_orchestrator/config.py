@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     @classmethod
     def _split_modules(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
+            modules = tuple(part.strip() for part in value.split(",") if part.strip())
+            # An empty variable means "not set", not "no jobs at all".
+            return modules or DEFAULT_JOBS_MODULES
         return value
 
     @field_validator("etl_env", mode="before")

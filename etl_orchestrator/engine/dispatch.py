@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, col, select
 
 from etl_orchestrator.db import db_now, is_sqlite
-from etl_orchestrator.models import JobDependency, Run, RunAttempt
+from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
 from etl_orchestrator.services import settings
 from etl_orchestrator.states import FINAL, HOLDS_SLOT, RunStatus, StaleTransition, transition
+from etl_orchestrator.timeutil import as_utc, iso
 
 #: pg_advisory_xact_lock key shared by every dispatcher ("etl-disp").
 DISPATCH_LOCK_KEY = 0x65746C2D64697370
@@ -64,18 +66,42 @@ def upstreams_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[tup
     return deps
 
 
+#: For upstream jobs outside a batch: job -> final status -> newest scheduled_for of real runs.
+OutsideRuns = Mapping[str, Mapping[str, datetime]]
+
+
+def _outside_done(dep_type: str, finished: Mapping[str, datetime], since: datetime) -> bool:
+    wanted = FINAL if dep_type == "completion" else {RunStatus.SUCCEEDED}
+    return any(finished[s] >= since for s in wanted if s in finished)
+
+
 def verdict(
-    batch_id: str, deps: list[tuple[str, str]], statuses: dict[tuple[str, str], str]
+    batch_id: str,
+    deps: list[tuple[str, str]],
+    statuses: dict[tuple[str, str], str],
+    outside: OutsideRuns | None = None,
+    scheduled_for: datetime | None = None,
 ) -> tuple[str, list[str]]:
     """('ready' | 'blocked' | 'upstream_failed', the upstream jobs concerned).
 
-    Only upstream runs of the same batch count here; `statuses` maps (batch, job) to a status.
+    `statuses` maps (batch, job) to a status; an upstream run of the same batch decides first.
+    An upstream job with no run in the batch is ignored when `outside` is None: manual, retry
+    and rerun batches do not check it (an operator who runs one job by hand means it). A
+    schedule batch passes `outside` and its `scheduled_for`: such an upstream is satisfied only
+    by a real (not dry-run) run scheduled at or after it, a success for a `success` dependency
+    or any final run for a `completion` one, and blocks the run until then.
     """
     blocked: list[str] = []
     failed: list[str] = []
     for upstream, dep_type in deps:
         status = statuses.get((batch_id, upstream))
         if status is None:
+            if (
+                outside is not None
+                and scheduled_for is not None
+                and not _outside_done(dep_type, outside.get(upstream, {}), scheduled_for)
+            ):
+                blocked.append(upstream)
             continue
         if dep_type == "completion":
             if status not in FINAL:
@@ -92,41 +118,115 @@ def verdict(
 
 
 def _batch_statuses(session: Session, batch_ids: Iterable[str]) -> dict[tuple[str, str], str]:
+    """(batch, job) -> status of the job's newest run in the batch.
+
+    A retry adds a second run of a job to its batch: the retry, not the failed run, decides.
+    """
     ids = sorted(set(batch_ids))
     if not ids:
         return {}
     rows = session.execute(
-        select(Run.batch_id, Run.job_id, Run.status).where(col(Run.batch_id).in_(ids))
+        select(Run.batch_id, Run.job_id, Run.status)
+        .where(col(Run.batch_id).in_(ids))
+        .order_by(col(Run.run_id))
     )
     return {(batch, job): status for batch, job, status in rows}
 
 
+def _outside_runs(session: Session, job_ids: Iterable[str]) -> dict[str, dict[str, datetime]]:
+    ids = sorted(set(job_ids))
+    found: dict[str, dict[str, datetime]] = defaultdict(dict)
+    if not ids:
+        return found
+    rows = session.execute(
+        select(Run.job_id, Run.status, func.max(Run.scheduled_for))
+        .where(
+            col(Run.job_id).in_(ids),
+            col(Run.status).in_(sorted(FINAL)),
+            col(Run.dry_run).is_(False),
+        )
+        .group_by(col(Run.job_id), col(Run.status))
+    )
+    for job_id, status, latest in rows:
+        if latest is not None:
+            found[job_id][status] = as_utc(latest)
+    return found
+
+
+def _wait_timeouts(session: Session, job_ids: Iterable[str]) -> dict[str, float]:
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(Job.job_id, Job.wait_timeout_s).where(col(Job.job_id).in_(ids)))
+    return {job_id: float(timeout) for job_id, timeout in rows}
+
+
+def _waited(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
 def settle_waiting(session: Session) -> None:
-    """Release or fail waiting runs whose upstreams finished; repeats so failures cascade."""
+    """Release or fail waiting runs whose upstreams finished; repeats so failures cascade.
+
+    A schedule run held by an upstream job outside its batch (see verdict) waits at most its
+    job's wait_timeout_s from its queued_at; then it becomes upstream_failed, naming the
+    upstream and how long it waited, and its dependents in the batch follow.
+    """
     waiting = list(session.exec(select(Run).where(col(Run.status) == RunStatus.WAITING)))
     if not waiting:
         return
     deps = upstreams_of(session, (run.job_id for run in waiting))
     statuses = _batch_statuses(session, (run.batch_id for run in waiting))
+    scheduled = [run for run in waiting if run.trigger == "schedule"]
+    outside_jobs = {
+        upstream
+        for run in scheduled
+        for upstream, _ in deps.get(run.job_id, [])
+        if (run.batch_id, upstream) not in statuses
+    }
+    outside = _outside_runs(session, outside_jobs)
+    timeouts = _wait_timeouts(session, (run.job_id for run in scheduled)) if outside_jobs else {}
     changed = True
     while changed and waiting:
         changed = False
         still: list[Run] = []
         for run in waiting:
-            decision, upstreams = verdict(run.batch_id, deps.get(run.job_id, []), statuses)
+            since = as_utc(run.scheduled_for or run.queued_at)
+            decision, upstreams = verdict(
+                run.batch_id,
+                deps.get(run.job_id, []),
+                statuses,
+                outside if run.trigger == "schedule" else None,
+                since,
+            )
+            detail = ""
             if decision == "blocked":
-                detail = f"blocked by {', '.join(upstreams)}"
-                if run.status_detail != detail:
-                    run.status_detail = detail
-                    session.add(run)
-                still.append(run)
-                continue
+                late = [up for up in upstreams if (run.batch_id, up) not in statuses]
+                waited = (db_now(session) - as_utc(run.queued_at)).total_seconds()
+                timeout = timeouts.get(run.job_id)
+                if not late or timeout is None or waited < timeout:
+                    detail = f"blocked by {', '.join(upstreams)}"
+                    if run.status_detail != detail:
+                        run.status_detail = detail
+                        session.add(run)
+                    still.append(run)
+                    continue
+                decision = "upstream_failed"
+                detail = (
+                    f"wait timeout: {', '.join(late)} (outside this batch) had no successful "
+                    f"run scheduled at or after {iso(since)}; waited {_waited(waited)} "
+                    f"(wait_timeout_s={timeout:g})"
+                )
             if decision == "upstream_failed":
                 transition(
                     session,
                     run,
                     RunStatus.UPSTREAM_FAILED,
-                    detail=f"upstream failed: {', '.join(upstreams)}",
+                    detail=detail or f"upstream failed: {', '.join(upstreams)}",
                 )
             else:
                 transition(session, run, RunStatus.QUEUED, detail="upstream runs done")
@@ -180,7 +280,7 @@ def dispatch_pass(session: Session) -> PassResult:
                 continue
             if active >= cap:
                 break
-            dispatch = _dispatch(session, run)
+            dispatch = dispatch_run(session, run)
             if dispatch is None:
                 continue
             dispatched.append(dispatch)
@@ -192,7 +292,8 @@ def dispatch_pass(session: Session) -> PassResult:
     return PassResult(dispatched=dispatched, cap=cap, active=active)
 
 
-def _dispatch(session: Session, run: Run) -> Dispatch | None:
+def dispatch_run(session: Session, run: Run) -> Dispatch | None:
+    """Give `run` its next attempt (number, token, attempt row); None if it moved on meanwhile."""
     attempt = run.attempts + 1
     token = secrets.token_hex(16)
     now = db_now(session)

@@ -144,7 +144,12 @@ def trigger(
     specs: Mapping[str, JobSpec] | None = None,
     audit_action: str | None = "run.trigger",
 ) -> TriggerResult:
-    """Create a batch of queued runs in the caller's transaction; validate everything first."""
+    """Create a batch of queued runs in the caller's transaction; validate everything first.
+
+    A run starts `waiting` while an upstream run of its batch holds it. In a schedule batch an
+    upstream job outside the batch holds it too, until the dispatcher sees a recent enough
+    success of that job (see engine/dispatch.py); other triggers ignore outside upstreams.
+    """
     job = session.get(Job, job_id)
     if job is None:
         raise _unknown(job_id, list(session.exec(select(Job.job_id))))
@@ -163,7 +168,8 @@ def trigger(
         raise TriggerError(
             f"concurrency override {concurrency} is out of range: use 1 to {cap} (the current cap)"
         )
-    deps = _dependency_map(session, downstream=downstream)
+    # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
+    deps = _dependency_map(session, downstream=downstream or trigger == "schedule")
     members = batch_members(session, job, downstream=downstream, deps=deps)
     member_ids = {member.job_id for member in members}
     if dry_run:
@@ -176,7 +182,9 @@ def trigger(
     batch_id = str(uuid.uuid4())
     result = TriggerResult(batch_id=batch_id)
     for member in members:
-        held_by = sorted(up for up in deps.get(member.job_id, []) if up in member_ids)
+        held_by = sorted(
+            up for up in deps.get(member.job_id, []) if trigger == "schedule" or up in member_ids
+        )
         run = Run(
             job_id=member.job_id,
             batch_id=batch_id,
