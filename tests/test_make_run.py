@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 READY = "press Ctrl-C to stop"
 #: Batches in an order where each finds its inputs built. dim_date alone: its downstream
-#: includes the aggregates, which also need fct_sales (a job with its own cron, so in no batch here).
+#: includes the aggregates, which also need fct_sales (a job with its own cron: in no batch here).
 DEMO_BATCHES = (
     ("dim_date",),
     ("extract_customers", "--downstream"),
