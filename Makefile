@@ -15,7 +15,7 @@ MYPY_PATHS := etl_orchestrator tests rxconfig.py $(if $(wildcard bench/*.py),ben
 export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: help run test lint bench clean deps .venv bun services
+.PHONY: help run test lint bench clean deps .venv bun services chromium axe
 
 help:
 	@echo "make run    set up (first time only) and run the product: scheduler, worker, web, demo jobs"
@@ -27,7 +27,7 @@ help:
 run: deps
 	$(BIN)/etl-orchestrator dev
 
-test: deps services lint
+test: deps services chromium axe lint
 	@rc=0; $(BIN)/pytest --durations=15 || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: check testpaths in pyproject.toml" >&2; fi; \
 	exit $$rc
@@ -58,6 +58,20 @@ bun:
 services:
 	@bash scripts/services.sh
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -q && $$sudo apt-get install -y -q chromium; \
+	fi
+
+# axe-core audits the pages' accessibility in the browser tests (node_modules/ is git-ignored).
+AXE := node_modules/axe-core/axe.min.js
+axe: $(AXE)
+
+$(AXE):
+	npm install --no-save --no-package-lock --no-audit --no-fund --prefix . axe-core@4
+
 clean:
-	rm -rf $(VENV) .web .states .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .web .states node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis build *.egg-info
 	find etl_orchestrator tests bench alembic -name __pycache__ -type d -prune -exec rm -rf {} +

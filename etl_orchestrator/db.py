@@ -87,11 +87,11 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
-def dispose_engines() -> None:
-    """Forget every engine (after a fork, or between tests)."""
+def dispose_engines(*, close: bool = False) -> None:
+    """Forget every engine: after a fork close=False (the parent still uses the connections)."""
     with _lock:
         for engine in _engines.values():
-            engine.dispose(close=False)
+            engine.dispose(close=close)
         _engines.clear()
 
 

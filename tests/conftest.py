@@ -11,12 +11,17 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from hypothesis import settings
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import etl_orchestrator.models  # noqa: F401
 from etl_orchestrator import config, db, redis_conn
 from etl_orchestrator.migrations import upgrade
+
+# Hypothesis' per-example deadline measures the machine's load, not the code: CI has 2 cores.
+settings.register_profile("etl", deadline=None)
+settings.load_profile("etl")
 
 PG_ADMIN = os.environ.get("ETL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_SERVER = os.environ.get("ETL_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -35,7 +40,7 @@ def pg_url() -> Iterator[str]:
     url = _pg_url(RUN_TAG)
     upgrade(url)
     yield url
-    db.dispose_engines()
+    db.dispose_engines(close=True)
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{RUN_TAG}" WITH (FORCE)')
 
@@ -66,7 +71,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _reset_process_caches() -> None:
     config.get_settings.cache_clear()
     redis_conn.sync_client.cache_clear()
-    db.dispose_engines()
+    db.dispose_engines(close=True)
 
 
 @pytest.fixture(autouse=True)

@@ -14,15 +14,21 @@ from typing import Any
 
 from etl_orchestrator import cli
 from etl_orchestrator.cli.db import database_errors, database_label
+from etl_orchestrator.cli.web import port_of
 from etl_orchestrator.config import Settings, get_settings
+from etl_orchestrator.db import session_scope
 from etl_orchestrator.embedded_redis import EmbeddedRedisError, start_embedded_redis
 from etl_orchestrator.migrations import upgrade
+from etl_orchestrator.models import User
+from etl_orchestrator.services.users import add_user
 from etl_orchestrator.supervisor import ChildSpec, Supervisor, stop_on_signals
 
 #: Long-running commands `dev` keeps alive, in start order; only those this version has run.
 SERVICE_COMMANDS = ("scheduler", "worker")
 WEB_COMMAND = "web"
 LOCK_NAME = "dev.lock"
+#: Console users `dev` creates for trying the roles out; the user name is also the role.
+DEMO_USERS = (("admin", "demo-admin"), ("operator", "demo-operator"), ("viewer", "demo-viewer"))
 
 
 def register(subparsers: Any) -> None:
@@ -72,7 +78,13 @@ def _child_specs(
     args: argparse.Namespace, commands: dict[str, argparse.ArgumentParser], env: dict[str, str]
 ) -> tuple[list[ChildSpec], list[str]]:
     wanted: Sequence[str] = SERVICE_COMMANDS if args.no_web else (*SERVICE_COMMANDS, WEB_COMMAND)
-    specs = [ChildSpec(name, _cli_argv(args, name), env) for name in wanted if name in commands]
+    # The console listens where BASE_URL (printed below) says it is.
+    extra = {WEB_COMMAND: ["--port", str(port_of(get_settings().base_url))]}
+    specs = [
+        ChildSpec(name, _cli_argv(args, name, *extra.get(name, [])), env)
+        for name in wanted
+        if name in commands
+    ]
     missing = [name for name in wanted if name not in commands]
     return specs, missing
 
@@ -108,6 +120,19 @@ def _prepare_database(
         )
 
 
+def _ensure_demo_users(settings: Settings, supervisor: Supervisor) -> None:
+    """Create the demo users that do not exist yet, and say how to sign in (never in Prod)."""
+    if settings.etl_env == "Prod":
+        supervisor.say("ETL_ENV=Prod: no demo users; add users with `etl-orchestrator users add`")
+        return
+    with database_errors(), session_scope() as session:
+        for username, password in DEMO_USERS:
+            if session.get(User, username) is None:
+                add_user(session, username=username, password=password, role=username)
+    listed = ", ".join(f"{name} / {password}" for name, password in DEMO_USERS)
+    supervisor.say(f"demo users (user / password, unless changed since): {listed}")
+
+
 def run_dev(args: argparse.Namespace) -> int:
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
@@ -136,6 +161,8 @@ def run_dev(args: argparse.Namespace) -> int:
         specs, missing = _child_specs(args, commands, env)
         supervisor = Supervisor(specs, abort_if=redis.failure if redis else None)
         _prepare_database(args, settings, env, supervisor)
+        if not args.no_web:
+            _ensure_demo_users(settings, supervisor)
         for name in missing:
             supervisor.say(f"this version has no `{name}` command yet: not started")
 

@@ -19,7 +19,16 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: Any) -> None:
     scheduler = subparsers.add_parser(
-        "scheduler", help="dispatch runs in dependency order under the ETL_PARALLEL_JOBS cap"
+        "scheduler",
+        help="fire cron ticks and dispatch runs under the ETL_PARALLEL_JOBS cap "
+        "(one leads; start another anywhere as a hot standby)",
+    )
+    scheduler.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="leader lease lifetime: a standby takes over about this long after the leader dies",
     )
     scheduler.set_defaults(func=_scheduler)
     worker = subparsers.add_parser("worker", help="run attempts delivered through arq")
@@ -28,17 +37,19 @@ def register(subparsers: Any) -> None:
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    from etl_orchestrator.engine.dispatcher import Dispatcher
+    from etl_orchestrator.engine.scheduler import Scheduler
 
+    if not 1.0 <= args.lease_ttl <= 300.0:
+        raise CommandError(f"--lease-ttl {args.lease_ttl:g} is out of range: use 1 to 300 seconds")
     events.install()
-    dispatcher = Dispatcher()
+    scheduler = Scheduler(lease_ttl_s=args.lease_ttl)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, dispatcher.stop)
-        log.info("scheduler started")
-        await dispatcher.run()
+            loop.add_signal_handler(sig, scheduler.stop)
+        log.info("scheduler %s started", scheduler.holder)
+        await scheduler.run()
         log.info("scheduler stopped")
 
     asyncio.run(main())
@@ -46,22 +57,40 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """Supervises the arq worker: a Redis outage makes arq exit, so start it again."""
-    from etl_orchestrator.engine.worker import build_worker
-
+    """Supervises the arq worker: it rides out Redis outages, but cannot start without Redis."""
     delay = 1.0
     while True:
         try:
-            build_worker(burst=args.burst).run()
+            _run_worker_once(burst=args.burst)
             return 0
         except (RedisError, OSError) as error:
             if args.burst:
                 raise CommandError(f"worker could not reach Redis: {error}") from error
-            log.warning("worker lost Redis (%s); starting again in %.0f s", error, delay)
+            log.warning("worker cannot reach Redis (%s); trying again in %.0f s", error, delay)
         except KeyboardInterrupt:
             return 0
         try:
             time.sleep(delay)
         except KeyboardInterrupt:
             return 0
-        delay = min(delay * 2, 30.0)
+        delay = min(delay * 2, 10.0)
+
+
+def _run_worker_once(*, burst: bool) -> None:
+    """One arq worker on a fresh event loop, closed after it so a failed start leaves nothing.
+
+    Closing the loop also drops arq's signal handlers, so SIGTERM stops us during the backoff.
+    """
+    from etl_orchestrator.engine.worker import build_worker
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        build_worker(burst=burst).run()
+    finally:
+        leftovers = asyncio.all_tasks(loop)
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -22,7 +22,7 @@ from etl_orchestrator.engine.logsink import log_stream
 from etl_orchestrator.jobs.errors import DeclarationError
 from etl_orchestrator.models import Run, RunAttempt, RunEvent, RunLog
 from etl_orchestrator.redis_conn import sync_client
-from etl_orchestrator.services import run_queries
+from etl_orchestrator.services import run_actions, run_queries
 from etl_orchestrator.services import runs as run_service
 from etl_orchestrator.services.audit import shell_actor
 from etl_orchestrator.states import FINAL, RunStatus
@@ -178,14 +178,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = _trigger(args, params)
     except run_service.ParamsError as error:
-        print(f"error: invalid params for job {args.job!r}:", file=sys.stderr)
-        for name, message in error.errors.items():
-            print(f"  {name}: {message}", file=sys.stderr)
-        print(
-            f"nothing was queued; `etl-orchestrator jobs show {args.job}` lists its parameters",
-            file=sys.stderr,
-        )
-        return 2
+        return _print_params_error(error, args.job)
     runs = result.runs
     if not args.json:
         kind = "dry-run batch" if args.dry_run else "batch"
@@ -534,6 +527,124 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unknown_run(error: run_queries.UnknownRunError) -> CommandError:
+    return CommandError(f"{error}; `etl-orchestrator runs list` shows recent runs")
+
+
+def _print_params_error(error: run_service.ParamsError, job_id: str) -> int:
+    print(f"error: invalid params for job {job_id!r}:", file=sys.stderr)
+    for name, message in error.errors.items():
+        print(f"  {name}: {message}", file=sys.stderr)
+    print(
+        f"nothing was queued; `etl-orchestrator jobs show {job_id}` lists its parameters",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    events.install()  # the dispatcher settles the run's dependents at once
+    try:
+        with database_errors(), session_scope() as session:
+            run = run_actions.cancel_run(
+                session, run_id=args.run, actor=shell_actor(), reason=args.reason
+            )
+    except run_queries.UnknownRunError as error:
+        raise _unknown_run(error) from error
+    except run_actions.RunActionError as error:
+        raise CommandError(str(error)) from error
+    if args.json:
+        print_json(_brief(run))
+        return 0
+    print(f"run {run.run_id} {run.job_id}: {_status(run)}")
+    if run.started_at is not None:
+        print("its worker stops the running attempt within seconds")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    events.install()
+    try:
+        with database_errors(), session_scope() as session:
+            result = run_actions.retry_run(
+                session, run_id=args.run, actor=shell_actor(), reason=args.reason
+            )
+    except run_queries.UnknownRunError as error:
+        raise _unknown_run(error) from error
+    except run_actions.RunActionError as error:
+        raise CommandError(f"{error}; nothing was queued") from error
+    except DeclarationError as error:
+        raise CommandError(
+            f"the jobs declared in ETL_JOBS_MODULES cannot be loaded; nothing was queued. "
+            f"Fix the jobs code first: {error}"
+        ) from error
+    if args.json:
+        print_json(
+            {
+                "batch_id": result.batch_id,
+                "run": _brief(result.run),
+                "requeued": [_brief(run) for run in result.requeued],
+            }
+        )
+        return 0
+    print(
+        f"queued run {result.run.run_id} {result.run.job_id} as a retry of run {args.run} "
+        f"in batch {result.batch_id}"
+    )
+    if result.requeued:
+        print(f"its dependents back in the batch: {len(result.requeued)}")
+    print_table(["RUN", "JOB", "STATUS"], [[r.run_id, r.job_id, _status(r)] for r in result.runs])
+    return 0
+
+
+def _rerun_params(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The old run's params with each --param / --params-json value on top; None if none given."""
+    if not args.param and args.params_json is None:
+        return None
+    given = parse_params(args.param or [], args.params_json)
+    try:
+        with database_errors(), session_scope() as session:
+            old = run_queries.get_run(session, args.run)
+    except run_queries.UnknownRunError as error:
+        raise _unknown_run(error) from error
+    return {**old.params, **given}
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    params = _rerun_params(args)
+    events.install()
+    try:
+        with database_errors(), session_scope() as session:
+            job_id = run_queries.get_run(session, args.run).job_id
+            result = run_actions.rerun_run(
+                session,
+                run_id=args.run,
+                actor=shell_actor(),
+                reason=args.reason,
+                params=params,
+                dry_run=args.dry_run,
+            )
+    except run_queries.UnknownRunError as error:
+        raise _unknown_run(error) from error
+    except run_service.ParamsError as error:
+        return _print_params_error(error, job_id)
+    except (run_service.TriggerError, run_actions.RunActionError) as error:
+        raise CommandError(f"{error}; nothing was queued") from error
+    except DeclarationError as error:
+        raise CommandError(
+            f"the jobs declared in ETL_JOBS_MODULES cannot be loaded, so the params cannot be "
+            f"checked; nothing was queued. Fix the jobs code first: {error}"
+        ) from error
+    [run] = result.runs
+    if args.json:
+        print_json({"batch_id": result.batch_id, "runs": [_brief(run)]})
+        return 0
+    kind = "dry-run batch" if run.dry_run else "batch"
+    print(f"queued {kind} {result.batch_id}: a rerun of run {args.run}")
+    print_table(["RUN", "JOB", "STATUS"], [[run.run_id, run.job_id, _status(run)]])
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -596,7 +707,9 @@ def _add_run_argument(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_run(subparsers)
-    parser = subparsers.add_parser("runs", help="runs: list, show one, read its logs")
+    parser = subparsers.add_parser(
+        "runs", help="runs: list, show one, read its logs, cancel, retry, rerun"
+    )
     actions = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
 
     listing = actions.add_parser("list", help="runs, newest first, a page at a time")
@@ -625,3 +738,57 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="keep printing new lines as they arrive until the run is final (Ctrl-C stops)",
     )
     logs.set_defaults(func=_logs)
+
+    _register_actions(actions)
+
+
+def _add_reason(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", required=True, help="why, for the audit log (required)")
+
+
+def _register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cancel = actions.add_parser(
+        "cancel",
+        help="cancel a run that has not finished (audited)",
+        description="Cancel RUN now; a running attempt is killed by its worker within seconds. "
+        "Its waiting dependents in the batch become upstream_failed.",
+    )
+    _add_run_argument(cancel)
+    _add_reason(cancel)
+    cancel.add_argument("--json", action="store_true", help="print a JSON object instead")
+    cancel.set_defaults(func=_cancel)
+
+    retry = actions.add_parser(
+        "retry",
+        help="retry a failed or cancelled run inside its batch (audited)",
+        description="Queue a new run of RUN's job in the same batch, with the same params; "
+        "the dependents its failure marked upstream_failed wait for it again.",
+    )
+    _add_run_argument(retry)
+    _add_reason(retry)
+    retry.add_argument("--json", action="store_true", help="print a JSON object instead")
+    retry.set_defaults(func=_retry)
+
+    rerun = actions.add_parser(
+        "rerun",
+        help="run a run's job again as a new batch, optionally with other params (audited)",
+        description="Queue RUN's job again as a new batch with RUN's params and scheduled time; "
+        "--param and --params-json change some params (checked by the job's model).",
+    )
+    _add_run_argument(rerun)
+    rerun.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="change one parameter (repeatable; wins over --params-json)",
+    )
+    rerun.add_argument("--params-json", metavar="JSON", help="parameters to change, as JSON")
+    rerun.add_argument(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="dry-run (or with --no-dry-run, run for real); default: as RUN was",
+    )
+    _add_reason(rerun)
+    rerun.add_argument("--json", action="store_true", help="print a JSON object instead")
+    rerun.set_defaults(func=_rerun)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from arq.connections import ArqRedis, create_pool
 from redis.exceptions import RedisError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from etl_orchestrator.db import db_now, get_engine, session_scope
@@ -21,6 +22,10 @@ from etl_orchestrator.states import RunStatus
 
 log = logging.getLogger(__name__)
 ARQ_FUNCTION = "run_attempt"
+#: Set with NX on every step: when it is missing, Redis lost its data since the last step.
+SENTINEL_KEY = "etl:dispatcher:sentinel"
+OUTAGE_RETRY_S = 0.5
+MAX_OUTAGE_RETRY_S = 5.0
 #: Statuses after which a slot may be free or a dependent may be ready.
 WAKING = frozenset(
     {
@@ -50,8 +55,26 @@ def seconds_to_next_retry(session: Session) -> float | None:
     return max(0.0, (due - db_now(session)).total_seconds())
 
 
+def dispatched_runs() -> list[Dispatch]:
+    """The current attempt of every dispatched run, to enqueue again after a Redis outage."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Run.run_id, Run.attempts, Run.attempt_token, Run.job_id).where(
+                col(Run.status) == RunStatus.DISPATCHED
+            )
+        )
+        return [
+            Dispatch(run_id=run_id or 0, attempt=attempt, token=token or "", job_id=job_id)
+            for run_id, attempt, token, job_id in rows
+        ]
+
+
 async def enqueue(pool: ArqRedis, dispatches: list[Dispatch]) -> None:
-    """A lost enqueue leaves the run dispatched; the reaper re-dispatches it after a timeout."""
+    """Send dispatches to arq; arq drops a job id it already holds, so sending twice is safe.
+
+    A lost enqueue leaves the run dispatched: the Dispatcher sends it again once Redis is back,
+    and the reaper re-dispatches it after a timeout.
+    """
     for item in dispatches:
         await pool.enqueue_job(
             ARQ_FUNCTION, item.run_id, item.attempt, item.token, _job_id=item.arq_job_id
@@ -65,29 +88,48 @@ class Dispatcher:
         self.idle_s = idle_s
         self.on_pass = on_pass
         self._stop = asyncio.Event()
-        self._last_id = "$"
+        self._last_id = "0-0"
+        # Re-send dispatched runs' queue entries at start and after Redis trouble (arq dedupes).
+        self._resync = True
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
         get_engine()
-        pool = await create_pool(arq_settings())
-        events = async_client()
-        latest = await events.xrevrange(EVENTS_STREAM, count=1)
-        self._last_id = _decode(latest[0][0]) if latest else "0-0"
+        pool: ArqRedis | None = None
+        events: aioredis.Redis | None = None
+        delay = OUTAGE_RETRY_S
         try:
             while not self._stop.is_set():
                 try:
+                    if pool is None:
+                        pool = await create_pool(arq_settings())
+                    if events is None:
+                        events = async_client()
+                        latest = await events.xrevrange(EVENTS_STREAM, count=1)
+                        self._last_id = _decode(latest[0][0]) if latest else "0-0"
                     await self._step(pool, events)
-                except (OperationalError, RedisError, OSError) as error:
-                    log.warning("dispatcher: %s; retrying in 1 s", error)
-                    await asyncio.sleep(1)
+                    delay = OUTAGE_RETRY_S
+                except (OperationalError, InterfaceError, RedisError, OSError) as error:
+                    if not isinstance(error, OperationalError | InterfaceError):
+                        # Enqueues may have been lost with the connection: send them again.
+                        self._resync = True
+                    log.warning("dispatcher: %s; retrying in %.1f s", error, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay)
+                    delay = min(delay * 2, MAX_OUTAGE_RETRY_S)
         finally:
-            await events.aclose()
-            await pool.aclose()
+            if events is not None:
+                await events.aclose()
+            if pool is not None:
+                await pool.aclose()
 
     async def _step(self, pool: ArqRedis, events: aioredis.Redis) -> None:
+        await self._notice_data_loss(events)
+        if self._resync:
+            await enqueue(pool, await asyncio.to_thread(dispatched_runs))
+            self._resync = False
         result, next_retry = await asyncio.to_thread(run_pass)
         if result.dispatched:
             await enqueue(pool, result.dispatched)
@@ -95,6 +137,23 @@ class Dispatcher:
             self.on_pass(result)
         timeout = self.idle_s if next_retry is None else min(self.idle_s, next_retry)
         await self._wait_for_event(events, timeout)
+
+    async def _notice_data_loss(self, events: aioredis.Redis) -> None:
+        """Detect a Redis that lost its data (flush, or restart without persistence).
+
+        The sentinel key vanishes with the data: then every dispatched run's queue entry may be
+        gone too. A stream recreated behind our read position would never deliver to XREAD.
+        """
+        pipe = events.pipeline(transaction=False)
+        pipe.set(SENTINEL_KEY, "1", nx=True)
+        pipe.xrevrange(EVENTS_STREAM, count=1)
+        created, latest = await pipe.execute()
+        if created:
+            self._resync = True
+        newest = _decode(latest[0][0]) if latest else "0-0"
+        if _stream_id(newest) < _stream_id(self._last_id):
+            log.warning("etl:events restarted behind our position; reading it from the start")
+            self._last_id = "0-0"
 
     async def _wait_for_event(self, events: aioredis.Redis, wait_s: float) -> None:
         """Block on etl:events until something that can free a slot or unblock a run arrives."""
@@ -115,6 +174,11 @@ class Dispatcher:
                     wake = wake or _wakes(fields)
             if wake:
                 return
+
+
+def _stream_id(value: str) -> tuple[int, int]:
+    millis, _, seq = value.partition("-")
+    return int(millis or 0), int(seq or 0)
 
 
 def _decode(value: bytes | str) -> str:

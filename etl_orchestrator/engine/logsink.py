@@ -17,6 +17,9 @@ from etl_orchestrator.models import RunLog
 
 log = logging.getLogger(__name__)
 LOG_STREAM_MAXLEN = 5000
+#: A run's live stream goes a day after its last line (the database keeps every line), so Redis
+#: does not keep one stream per run forever.
+LOG_STREAM_TTL_S = 24 * 3600
 MAX_LINE_CHARS = 16_000
 
 
@@ -77,6 +80,7 @@ class LogSink:
                     maxlen=LOG_STREAM_MAXLEN,
                     approximate=True,
                 )
+            pipe.expire(log_stream(self.run_id), LOG_STREAM_TTL_S)
             await pipe.execute()
         except RedisError as error:
             log.warning("live log stream for run %s unavailable: %s", self.run_id, error)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from arq import Worker
 from arq.worker import Retry, func
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -21,6 +22,7 @@ from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
 from etl_orchestrator.db import get_engine, make_engine
 from etl_orchestrator.engine import recording
 from etl_orchestrator.engine.attempt import AttemptInput, run_attempt_in_child
+from etl_orchestrator.engine.cancel import CancelListener
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
 from etl_orchestrator.engine.isolation import run_in_child
 from etl_orchestrator.engine.logsink import LogSink
@@ -34,6 +36,8 @@ HEARTBEAT_S = 5.0
 #: arq 0.25 stops polling when every slot is busy; the dispatcher never sends more than the cap.
 MAX_JOBS = MAX_PARALLEL_JOBS + 44
 POLL_DELAY_S = 0.05
+REDIS_RETRY_S = 0.5
+MAX_REDIS_RETRY_S = 5.0
 
 
 async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
@@ -66,6 +70,7 @@ class WorkerRuntime:
         self.warehouse_url = get_settings().effective_warehouse_url
         self.running: dict[int, asyncio.Event] = {}
         self.redis = async_client()
+        self.cancels = CancelListener(self.running, self.worker_id)
         self._heartbeat_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -73,8 +78,10 @@ class WorkerRuntime:
         get_engine()
         await db_retry(self._beat, what="registering the worker")
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
+        await self.cancels.start()
 
     async def stop(self) -> None:
+        await self.cancels.stop()
         if self._heartbeat_task:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -242,6 +249,35 @@ async def run_attempt(ctx: dict[str, Any], run_id: int, attempt: int, token: str
         raise Retry(defer=2) from error
 
 
+class ResilientWorker(Worker):
+    """An arq worker that rides out Redis outages instead of exiting.
+
+    Plain arq leaves its poll loop on the first Redis error, stranding the attempts in flight;
+    this one keeps them running (they only need the database) and polls again with backoff.
+    """
+
+    _redis_delay = REDIS_RETRY_S
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as error:
+            log.warning("Redis unavailable: %s; polling again in %.1f s", error, self._redis_delay)
+            await asyncio.sleep(self._redis_delay)
+            self._redis_delay = min(self._redis_delay * 2, MAX_REDIS_RETRY_S)
+        else:
+            self._redis_delay = REDIS_RETRY_S
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        for job_id in job_ids:
+            try:
+                await super().start_jobs([job_id])
+            except (RedisError, OSError):
+                # arq took a slot for this job before the Redis call failed: give it back.
+                self.sem.release()
+                raise
+
+
 def build_worker(
     specs: dict[str, JobSpec] | None = None,
     *,
@@ -263,7 +299,7 @@ def build_worker(
 
     # arq re-delivers a job whose worker died once this expires: keep it near the longest job.
     arq_timeout = max((spec.timeout_s for spec in jobs.values()), default=3600.0) + 120
-    return Worker(
+    return ResilientWorker(
         functions=[func(run_attempt, name=ARQ_FUNCTION, timeout=arq_timeout, max_tries=1000)],
         redis_settings=arq_settings(),
         max_jobs=MAX_JOBS,

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, func, inspect, select
 
-from etl_orchestrator.examples.checksum import table_checksum, tables_checksum
 from etl_orchestrator.examples.schema import create_missing
 from etl_orchestrator.jobs import PermanentError, RunContext
+from etl_orchestrator.jobs.warehouse import table_checksum, tables_checksum
 
 _BATCH = 5_000
 

@@ -1,4 +1,4 @@
-"""`run` and `runs list|show|logs` against the real engine, database and Redis."""
+"""`run` and `runs list|show|logs|cancel|retry|rerun` on the real engine, database and Redis."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from etl_orchestrator import db, events, redis_conn
 from etl_orchestrator.cli import main
 from etl_orchestrator.config import get_settings
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.dispatch import dispatch_pass
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.models import AuditEntry, Run, RunLog
 from etl_orchestrator.services import catalog, settings
@@ -422,3 +423,108 @@ async def test_logs_follow_polls_the_database_when_redis_is_down(sample_jobs, ca
     assert out.count("stored before") == 1
     assert out.count("stored while following") == 1
     assert out.index("stored before") < out.index("stored while following")
+
+
+def advance(run_id: int, *statuses: RunStatus) -> None:
+    for status in statuses:
+        with session_scope() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            transition(session, run, status, detail="test")
+
+
+def audits(action: str) -> list[AuditEntry]:
+    with session_scope() as session:
+        return list(session.exec(select(AuditEntry).where(AuditEntry.action == action)))
+
+
+def settle() -> None:
+    with session_scope() as session:
+        dispatch_pass(session)
+
+
+def test_runs_cancel_cancels_a_queued_run_and_audits_the_shell_user_and_reason(sample_jobs, cli):
+    [run_id] = queue_runs("noop", 1)
+    result = cli("runs", "cancel", str(run_id), "--reason", "queued by mistake")
+    assert result.code == 0, result.err
+    assert f"run {run_id} noop: cancelled" in result.out
+    assert "queued by mistake" in result.out
+    [run] = all_runs()
+    assert run.status == "cancelled"
+    [entry] = audits("run.cancel")
+    assert (entry.actor, entry.reason) == (shell_actor(), "queued by mistake")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["runs", "cancel", "1"], "the following arguments are required: --reason"),
+        (["runs", "cancel", "1", "--reason", " "], "a reason is required to cancel a run"),
+        (["runs", "cancel", "999", "--reason", "x"], "unknown run 999"),
+        (["runs", "retry", "999", "--reason", "x"], "unknown run 999"),
+        (["runs", "rerun", "999", "--reason", "x", "--param", "a=1"], "unknown run 999"),
+    ],
+)
+def test_run_actions_without_a_reason_or_on_an_unknown_run_exit_2(
+    sample_jobs, cli, capsys, argv, message
+):
+    queue_runs("noop", 1)
+    if "--reason" not in argv:
+        with pytest.raises(SystemExit) as refused:
+            main(argv)
+        assert refused.value.code == 2
+        assert message in capsys.readouterr().err
+    else:
+        result = cli(*argv)
+        assert result.code == 2
+        assert message in result.err
+    assert [run.status for run in all_runs()] == ["queued"]
+
+
+def test_runs_cancel_of_a_finished_run_exits_2_and_says_how_it_ended(sample_jobs, cli):
+    [run_id] = queue_runs("noop", 1)
+    settle()
+    advance(run_id, RunStatus.RUNNING, RunStatus.SUCCEEDED)
+    result = cli("runs", "cancel", str(run_id), "--reason", "too late")
+    assert result.code == 2
+    assert f"run {run_id} already finished as succeeded" in result.err
+    assert audits("run.cancel") == []
+
+
+def test_runs_retry_queues_a_retry_in_the_batch_and_puts_the_dependents_back(sample_jobs, cli):
+    with session_scope() as session:
+        result = run_service.trigger(session, job_id="fails", downstream=True, reason="nightly")
+        failed_id, after_id = result.run_ids
+    settle()
+    advance(failed_id, RunStatus.RUNNING, RunStatus.FAILED)
+    settle()
+    out = cli("runs", "retry", str(failed_id), "--reason", "file restored", "--json")
+    assert out.code == 0, out.err
+    report = json.loads(out.out)
+    runs = {run.run_id: run for run in all_runs()}
+    retry_id = report["run"]["run_id"]
+    assert runs[retry_id].retry_of == failed_id
+    assert runs[retry_id].batch_id == report["batch_id"] == runs[failed_id].batch_id
+    assert report["requeued"] == [
+        {"run_id": after_id, "job_id": "after_fails", "status": "waiting"}
+    ]
+    text = cli("runs", "retry", str(failed_id), "--reason", "again")
+    assert text.code == 2
+    assert f"already retried as run {retry_id}" in text.err
+    assert "nothing was queued" in text.err
+
+
+def test_runs_rerun_changes_only_the_given_params_and_validates_them(sample_jobs, cli):
+    [run_id] = queue_runs("greet", 1, params={"name": "Ada", "times": 1})
+    bad = cli("runs", "rerun", str(run_id), "--param", "times=many", "--reason", "more")
+    assert bad.code == 2
+    assert any(line.strip().startswith("times:") for line in bad.err.splitlines())
+    assert "nothing was queued" in bad.err
+    assert len(all_runs()) == 1
+    good = cli("runs", "rerun", str(run_id), "--param", "times=3", "--dry-run", "--reason", "more")
+    assert good.code == 0, good.err
+    assert f"a rerun of run {run_id}" in good.out
+    new = max(all_runs(), key=lambda run: run.run_id or 0)
+    assert (new.trigger, new.params, new.dry_run) == ("rerun", {"name": "Ada", "times": 3}, True)
+    [entry] = audits("run.rerun")
+    assert (entry.actor, entry.reason, entry.params["run_id"]) == (shell_actor(), "more", run_id)

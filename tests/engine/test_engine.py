@@ -262,7 +262,10 @@ async def test_a_job_stuck_in_a_long_postgres_query_is_killed_and_the_query_ende
         assert attempt is not None
         assert attempt.outcome == "timeout"
         sleeping = session.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'")
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE 'SELECT pg_sleep(600)%'"
+            )
         ).scalar_one()
     assert sleeping == 0
 

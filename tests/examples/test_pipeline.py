@@ -10,12 +10,11 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 
 from etl_orchestrator.dag import downstream_closure
 from etl_orchestrator.examples import schema as wh
-from etl_orchestrator.examples.checksum import table_checksum, tables_checksum
 from etl_orchestrator.examples.data import DEFAULT_ORDERS, seed_sources
 from etl_orchestrator.examples.load import count_rows
 from etl_orchestrator.examples.operations import FLAKY_RETRY, flaky_attempt_fails
 from etl_orchestrator.jobs import PermanentError, TransientError
-from etl_orchestrator.jobs import warehouse as jobs_warehouse
+from etl_orchestrator.jobs.warehouse import row_count, table_checksum, tables_checksum
 from tests.examples.conftest import (
     SMALL_ORDERS,
     daily_order,
@@ -33,13 +32,13 @@ def _keys(conn: Connection, table: str) -> list[str]:
 
 
 def _rows(conn: Connection, table: str) -> int:
-    return jobs_warehouse.row_count(conn, table)
+    return row_count(conn, table)
 
 
 def _recomputed_checksum(conn: Connection, spec) -> str:
     """The checksum each job kind reports, computed afresh from the committed tables."""
     if spec.kind == "sql":
-        return jobs_warehouse.table_checksum(conn, spec.writes[0])
+        return table_checksum(conn, spec.writes[0])
     if len(spec.writes) == 1:
         return table_checksum(conn, spec.writes[0], _keys(conn, spec.writes[0]))
     return tables_checksum(conn, {table: _keys(conn, table) for table in spec.writes})
@@ -49,7 +48,7 @@ def _snapshot(engine: Engine) -> dict[str, tuple[int, str]]:
     """Row count and content checksum of every table in the warehouse."""
     with engine.connect() as conn:
         return {
-            table: (_rows(conn, table), jobs_warehouse.table_checksum(conn, table))
+            table: (_rows(conn, table), table_checksum(conn, table))
             for table in sorted(inspect(conn).get_table_names())
         }
 
@@ -135,6 +134,15 @@ def test_same_sources_give_the_same_tables_on_sqlite_and_postgresql(built_copy):
                     for table in sorted(inspect(conn).get_table_names())
                 }
             )
+    assert sums[0] == sums[1]
+
+
+def test_sql_job_reports_the_same_checksum_on_sqlite_and_postgresql(built_copy, jobs):
+    spec = jobs["agg_daily_sales"]
+    sums = [
+        run_job(spec, built_copy(kind)).lineage_data.checksum for kind in ("sqlite", "postgresql")
+    ]
+    assert sums[0] is not None
     assert sums[0] == sums[1]
 
 

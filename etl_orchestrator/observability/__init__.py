@@ -1,0 +1,1 @@
+"""Observability: the system's health, metrics and the figures the console shows."""

@@ -1,0 +1,1 @@
+"""Pure component functions shared by the console pages."""

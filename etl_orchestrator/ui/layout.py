@@ -1,0 +1,158 @@
+"""The page frame: banner (environment, slot use, user, sign-out), health alert, toasts."""
+
+# Reflex types its component constructors as returning Any.
+# mypy: disable-error-code="no-any-return"
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from etl_orchestrator.config import get_settings
+from etl_orchestrator.ui.components.native_form import native_form
+from etl_orchestrator.ui.state import AuthState, LiveFeed, ToastState
+
+APP_NAME = "ETL Orchestrator"
+#: Environment colours; the name is always written out too.
+ENV_COLOURS = {"Prod": "red", "Stage": "amber", "Dev": "grass"}
+
+
+def environment_badge() -> rx.Component:
+    env = get_settings().etl_env
+    return rx.badge(
+        env,
+        color_scheme=ENV_COLOURS[env],
+        variant="solid",
+        high_contrast=True,
+        size="2",
+        aria_label=f"Environment: {env}",
+        id="etl-env",
+    )
+
+
+def _slots() -> rx.Component:
+    return rx.text(
+        LiveFeed.running,
+        " / ",
+        LiveFeed.cap,
+        " running",
+        size="2",
+        title="Runs holding a slot / the parallel-jobs cap in use",
+        id="etl-slots",
+    )
+
+
+def _user() -> rx.Component:
+    return rx.hstack(
+        rx.text(
+            rx.text(AuthState.username, weight="bold", as_="span"),
+            " · ",
+            AuthState.role,
+            size="2",
+            id="etl-user",
+        ),
+        native_form(
+            rx.button("Sign out", type="submit", variant="soft", size="1"),
+            action="/auth/logout",
+        ),
+        native_form(
+            rx.el.input(type="hidden", name="everywhere", value="1"),
+            rx.button("Sign out everywhere", type="submit", variant="outline", size="1"),
+            action="/auth/logout",
+        ),
+        rx.color_mode.button(size="1", variant="ghost", aria_label="Switch light or dark mode"),
+        align="center",
+        wrap="wrap",
+        spacing="2",
+    )
+
+
+def banner() -> rx.Component:
+    env = get_settings().etl_env
+    return rx.el.header(
+        rx.flex(
+            rx.link(APP_NAME, href="/", weight="bold", size="3", underline="none"),
+            environment_badge(),
+            _slots(),
+            rx.el.nav(rx.link("Overview", href="/", size="2"), aria_label="Main"),
+            rx.spacer(),
+            _user(),
+            align="center",
+            wrap="wrap",
+            spacing="3",
+            class_name="etl-banner-row",
+        ),
+        class_name=f"etl-banner etl-env-{env.lower()}",
+    )
+
+
+def health_alert() -> rx.Component:
+    return rx.cond(
+        LiveFeed.health_degraded,
+        rx.callout.root(
+            rx.callout.icon(rx.icon("triangle_alert", aria_hidden="true")),
+            rx.box(
+                rx.callout.text("The system is degraded", weight="bold"),
+                rx.el.ul(
+                    rx.foreach(LiveFeed.health_problems, lambda p: rx.el.li(p)),
+                    class_name="etl-problems",
+                ),
+            ),
+            color_scheme="red",
+            high_contrast=True,
+            role="alert",
+            class_name="etl-health",
+            id="etl-health-alert",
+        ),
+    )
+
+
+def _toast(toast: Any) -> rx.Component:
+    return rx.cond(
+        ToastState.dismissed.contains(toast["id"]),
+        rx.fragment(),
+        rx.card(
+            rx.hstack(
+                rx.link(toast["text"], href="/runs/" + toast["run_id"], weight="medium"),
+                rx.icon_button(
+                    rx.icon("x", aria_hidden="true"),
+                    size="1",
+                    variant="ghost",
+                    aria_label="Dismiss",
+                    # At class level a handler is Reflex's EventHandler; called, an EventSpec.
+                    on_click=ToastState.dismiss(toast["id"]),  # type: ignore[call-arg,func-returns-value]
+                ),
+                align="center",
+                justify="between",
+                spacing="3",
+            ),
+            class_name="etl-toast",
+        ),
+    )
+
+
+def toasts() -> rx.Component:
+    return rx.el.section(
+        rx.foreach(LiveFeed.toasts, _toast),
+        aria_label="Failed runs",
+        class_name="etl-toasts",
+    )
+
+
+def frame(*children: rx.Component, announce: rx.Var[str] | None = None) -> rx.Component:
+    """Every signed-in page: banner, alert, the page in <main>, toasts, a polite live region."""
+    return rx.fragment(
+        rx.el.a("Skip to content", href="#main", class_name="etl-skip"),
+        banner(),
+        health_alert(),
+        rx.el.main(*children, id="main", class_name="etl-main"),
+        toasts(),
+        rx.el.div(
+            announce if announce is not None else LiveFeed.announcement,
+            role="status",
+            aria_live="polite",
+            class_name="etl-visually-hidden",
+            id="etl-announcer",
+        ),
+    )

@@ -1,0 +1,57 @@
+"""Puts refreshed views into the shared states of the running app (the live task's ViewSink)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import reflex as rx
+
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.ui.state import LIVE_TOKEN, LiveFeed, RunFeed, run_token
+from etl_orchestrator.web import snapshots
+from etl_orchestrator.web.health import current_health
+from etl_orchestrator.web.live import Changes
+
+
+def _overview() -> snapshots.Overview:
+    with session_scope() as session:
+        return snapshots.overview(session)
+
+
+def _run(run_id: int) -> snapshots.RunSummary:
+    with session_scope() as session:
+        return snapshots.run_summary(session, run_id)
+
+
+class ReflexSink:
+    """Writes to LiveFeed (token LIVE_TOKEN) and RunFeed (run_token(id)); Reflex then pushes
+    the change to every client linked to that token, on whichever worker holds its socket."""
+
+    def __init__(self, app: rx.App) -> None:
+        self._app = app
+
+    async def overview(self, changes: Changes) -> None:
+        overview = await asyncio.to_thread(_overview)
+        token = rx.BaseStateToken(ident=LIVE_TOKEN, cls=LiveFeed)
+        async with self._app.modify_state(token) as root:
+            feed = await root.get_state(LiveFeed)
+            feed._apply_overview(overview, changes.announcement())
+            feed._add_toasts(changes.failures, time.time())
+
+    async def run(self, run_id: int) -> None:
+        summary = await asyncio.to_thread(_run, run_id)
+        token = rx.BaseStateToken(ident=run_token(run_id), cls=RunFeed)
+        async with self._app.modify_state(token) as root:
+            feed = await root.get_state(RunFeed)
+            feed._apply(summary)
+
+    async def periodic(self) -> None:
+        overview = await asyncio.to_thread(_overview)
+        health = await current_health()
+        token = rx.BaseStateToken(ident=LIVE_TOKEN, cls=LiveFeed)
+        async with self._app.modify_state(token) as root:
+            feed = await root.get_state(LiveFeed)
+            feed._apply_overview(overview)
+            feed._add_toasts([], time.time())
+            feed._apply_health(health)

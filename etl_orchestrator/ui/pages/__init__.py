@@ -1,0 +1,1 @@
+"""Console pages: each module holds one page and its substate."""

@@ -1,0 +1,74 @@
+"""Console actions that change something: the role is read again and every outcome audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from etl_orchestrator.services import audit, runs, users
+
+ROLE_RANK = {role: rank for rank, role in enumerate(users.ROLES)}
+OPERATOR = "operator"
+
+
+class RefusedError(PermissionError):
+    """The user may not do this; the refusal is already recorded in the audit."""
+
+
+@dataclass(frozen=True)
+class RunNowResult:
+    batch_id: str
+    run_ids: list[int]
+
+
+def allows(role: str | None, minimum: str) -> bool:
+    """True when `role` is `minimum` or above (viewer < operator < admin)."""
+    return role is not None and ROLE_RANK.get(role, -1) >= ROLE_RANK[minimum]
+
+
+def require_role(
+    session: Session, *, username: str, minimum: str, action: str, target: str, reason: str
+) -> str:
+    """The user's role as the database has it now, or RefusedError (audited as refused).
+
+    Read on every call, so a demotion or deactivation takes effect on the very next click.
+    """
+    role = users.get_role(session, username)
+    if allows(role, minimum):
+        assert role is not None
+        return role
+    audit.record(
+        session,
+        actor=username,
+        role=role or "",
+        action=action,
+        target=target,
+        reason=reason,
+        outcome="refused",
+        detail=f"needs the {minimum} role; {username} is {role or 'not an active user'}",
+    )
+    raise RefusedError(
+        f"Refused: {action} needs the {minimum} role, and you are "
+        f"{'a ' + role if role else 'not an active user'}. Ask an admin if you need it."
+    )
+
+
+def run_now(session: Session, *, username: str, job_id: str, reason: str) -> RunNowResult:
+    """Trigger `job_id` now for an operator or admin; the run and its audit row commit together.
+
+    Raises RefusedError (refusal audited in this transaction: commit it) or runs.TriggerError.
+    """
+    reason = reason.strip()
+    role = require_role(
+        session,
+        username=username,
+        minimum=OPERATOR,
+        action="run.trigger",
+        target=job_id,
+        reason=reason,
+    )
+    if not reason:
+        raise runs.TriggerError("Say why you run it now: a reason is required for the audit.")
+    result = runs.trigger(session, job_id=job_id, requested_by=username, role=role, reason=reason)
+    return RunNowResult(batch_id=result.batch_id, run_ids=result.run_ids)

@@ -1,0 +1,449 @@
+"""The built console in Chromium: sign-in, redirects, roles, live updates and accessibility.
+
+One `etl-orchestrator web` (production build, two backend workers sharing Redis) serves the
+whole session from a database of its own; each test empties it (DELETE, not the TRUNCATE of the
+other tests: the server keeps reading while tests set up) and gets a fresh browser context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from sqlmodel import SQLModel, select
+
+from etl_orchestrator import config, db, events
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.migrations import upgrade
+from etl_orchestrator.models import Job, Run, RunAttempt, UserSession
+from etl_orchestrator.services import runs
+from etl_orchestrator.states import RunStatus, transition
+from tests.conftest import PG_ADMIN, RUN_TAG
+from tests.web.conftest import MakeUser, Person
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BUILD_TIMEOUT_S = 300.0
+#: Live updates are throttled to one a second per view; allow for a busy 2-core machine.
+LIVE_TIMEOUT_MS = 5000
+SERIOUS = ("serious", "critical")
+
+
+@dataclass(frozen=True)
+class Console:
+    base: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the server and every process it started (they share its process group)."""
+    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
+@pytest.fixture(scope="session")
+def console_db(pg_url: str) -> Iterator[str]:
+    """The console server's own database, migrated, dropped at the end."""
+    name = f"{RUN_TAG}_console"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    db.dispose_engines()
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def console_database(console_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """This test talks to the console's database, emptied first."""
+    monkeypatch.setenv("DATABASE_URL", console_db)
+    config.get_settings.cache_clear()
+    db.dispose_engines()
+    with db.get_engine(console_db).begin() as conn:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            conn.execute(table.delete())
+    return console_db
+
+
+@pytest.fixture(scope="session")
+def console(
+    console_db: str, redis_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Console]:
+    """`etl-orchestrator web` on a free port, built once for the whole test session."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (or `make chromium`)")
+    folder = tmp_path_factory.mktemp("console")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": console_db,
+        "REDIS_URL": redis_db,
+        "ETL_PARALLEL_JOBS": "4",
+        "DATA_DIR": str(folder / "data"),
+        "BASE_URL": base,
+        "ETL_ENV": "Stage",
+        "GRANIAN_WORKERS": "2",
+    }
+    log = folder / "web.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "etl_orchestrator", "web", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + BUILD_TIMEOUT_S
+        while not _answers(f"{base}/healthz"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the console did not start; its output:\n{log.read_text()[-4000:]}")
+            time.sleep(0.25)
+        yield Console(base, log)
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Module scope: Playwright's sync API holds an event loop open, which async tests after
+    this module could not run beside."""
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core from npm, installed under the repo's node_modules/ the first time."""
+    if not AXE.exists():
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-save",
+                "--no-package-lock",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(ROOT),
+                "axe-core@4",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    return AXE
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def publishing() -> Iterator[None]:
+    """Run changes made by the test reach etl:events, as the engine's would."""
+    events.install()
+    yield
+    db.remove_after_commit_hook(events.publish)
+
+
+def sign_in(page: Page, console: Console, person: Person, path: str = "/") -> None:
+    """Open `path`, get sent to sign in, sign in, and land back on `path`."""
+    page.goto(console.base + path)
+    expect(page).to_have_url(re.compile(r"/signin/?(\?|$)"))
+    page.fill("#username", person.username)
+    page.fill("#password", person.password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(console.base + path)
+    expect(page.locator("#etl-user")).to_contain_text(person.username)
+
+
+def make_run(job_id: str = "load_sales") -> int:
+    with session_scope() as session:
+        if session.get(Job, job_id) is None:
+            session.add(Job(job_id=job_id, name=job_id))
+            session.flush()
+        [run_id] = runs.trigger(session, job_id=job_id, reason="test", audit_action=None).run_ids
+        return run_id
+
+
+def move(run_id: int, *statuses: RunStatus, **fields: Any) -> None:
+    for status in statuses:
+        with session_scope() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            extra = fields if status == statuses[-1] else {}
+            transition(session, run, status, detail=f"test: {status}", **extra)
+
+
+def _upgrade_status(console: Console, origin: str) -> str:
+    """The status line the server answers a websocket upgrade from `origin` with."""
+    host, port = console.base.removeprefix("http://").split(":")
+    request = (
+        f"GET /_event/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Origin: {origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request.encode())
+        return sock.recv(1024).decode("latin-1").split("\r\n", 1)[0]
+
+
+def test_only_the_configured_origin_may_open_the_websocket(console: Console):
+    assert _upgrade_status(console, "https://evil.example").endswith("403 Forbidden")
+    assert _upgrade_status(console, console.base).endswith("101 Switching Protocols")
+
+
+def test_liveness_is_public_and_the_health_report_needs_a_session(console: Console):
+    assert _answers(f"{console.base}/healthz")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{console.base}/api/health", timeout=5)
+    assert refused.value.code == 401
+
+
+def test_a_wrong_password_shows_why_and_starts_no_session(
+    page: Page, console: Console, make_user: MakeUser
+):
+    person = make_user("viewer")
+    page.goto(console.base + "/signin")
+    page.fill("#username", person.username)
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.locator("#signin-error")).to_contain_text("Wrong user name or password")
+    assert not [c for c in page.context.cookies() if c["name"] == "etl_session"]
+    with session_scope() as session:
+        assert session.exec(select(UserSession)).all() == []
+
+
+def test_next_pointing_at_another_site_keeps_the_user_on_the_console(
+    page: Page, console: Console, make_user: MakeUser
+):
+    person = make_user("viewer")
+    page.goto(console.base + "/signin?next=https%3A%2F%2Fevil.example%2F")
+    page.fill("#username", person.username)
+    page.fill("#password", person.password)
+    # Even a next forged into the form after the page checked it is refused by the server.
+    page.eval_on_selector("input[name=next]", "el => el.value = 'https://evil.example/'")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(console.base + "/")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "etl_session")
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Lax"
+
+
+def test_a_deep_link_survives_sign_in(page: Page, console: Console, make_user: MakeUser):
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"), f"/runs/{run_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Run {run_id}")
+    expect(page.locator("#run-summary")).to_contain_text("load_sales")
+
+
+def test_a_viewer_sees_no_action_controls_and_an_operator_does(
+    browser: Browser, console: Console, make_user: MakeUser
+):
+    make_run()
+    for role, controls in (("viewer", 0), ("operator", 1)):
+        ctx = browser.new_context()
+        page = ctx.new_page()
+        sign_in(page, console, make_user(role))
+        expect(page.locator("#latest-runs")).to_be_visible()
+        expect(page.locator("#run-now")).to_have_count(controls)
+        assert page.get_by_role("button", name="Run now").count() == controls
+        ctx.close()
+
+
+def test_an_operator_runs_a_job_now_with_a_reason_and_it_appears_in_the_list(
+    page: Page, console: Console, make_user: MakeUser
+):
+    with session_scope() as session:
+        session.add(Job(job_id="load_sales", name="load_sales"))
+    sign_in(page, console, make_user("operator"))
+    page.select_option("#run-now-job", "load_sales")
+    page.fill("#run-now-reason", "late upstream file")
+    page.click("#run-now-submit")
+    expect(page.locator("#run-now-notice")).to_contain_text("of load_sales queued")
+    with session_scope() as session:
+        [run] = session.exec(select(Run)).all()
+    assert (run.requested_by, run.reason) == ("operator", "late upstream file")
+    row = page.locator(f"#latest-runs tr[data-run-id='{run.run_id}']")
+    expect(row).to_have_attribute("data-status", "queued", timeout=LIVE_TIMEOUT_MS)
+    page.get_by_role("link", name="Open the run").click()
+    expect(page).to_have_url(f"{console.base}/runs/{run.run_id}")
+
+
+@pytest.mark.usefixtures("publishing")
+def test_the_overview_follows_run_changes_live_and_toasts_a_failure(
+    page: Page, console: Console, make_user: MakeUser
+):
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"))
+    row = page.locator(f"#latest-runs tr[data-run-id='{run_id}']")
+    expect(row).to_have_attribute("data-status", "queued")
+
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    expect(row).to_have_attribute("data-status", "running", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#etl-slots")).to_have_text("1 / 4 running", timeout=LIVE_TIMEOUT_MS)
+
+    move(run_id, RunStatus.FAILED, error_excerpt="boom")
+    expect(row).to_have_attribute("data-status", "failed", timeout=LIVE_TIMEOUT_MS)
+    toast = page.get_by_role("link", name=f"Run {run_id} of load_sales failed")
+    expect(toast).to_have_attribute("href", f"/runs/{run_id}", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#etl-announcer")).to_have_text(
+        f"Run {run_id} of load_sales is now failed", timeout=LIVE_TIMEOUT_MS
+    )
+
+
+@pytest.mark.usefixtures("publishing")
+def test_the_run_page_follows_its_run_live(page: Page, console: Console, make_user: MakeUser):
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"), f"/runs/{run_id}")
+    summary = page.locator("#run-summary")
+    expect(summary).to_contain_text("queued")
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    expect(summary).to_contain_text("running", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("#etl-announcer")).to_have_text(f"Run {run_id} is now running")
+
+
+def _failed_run_with_an_attempt() -> int:
+    run_id = make_run()
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        session.add(
+            RunAttempt(
+                run_id=run_id,
+                attempt=1,
+                token="t1",
+                worker="host-1",
+                started_at=run.queued_at,
+                ended_at=run.queued_at,
+                duration_s=1.5,
+                outcome="failed",
+                error_class="permanent",
+                error_type="ValueError",
+                error_message="bad row 7",
+            )
+        )
+    move(
+        run_id,
+        RunStatus.DISPATCHED,
+        RunStatus.RUNNING,
+        RunStatus.FAILED,
+        error_class="permanent",
+        error_excerpt="ValueError: bad row 7",
+        attempts=1,
+    )
+    return run_id
+
+
+def _serious_violations(page: Page, axe: Path) -> list[dict[str, Any]]:
+    page.mouse.move(0, 0)  # hover colours are not what a page looks like at rest
+    page.add_script_tag(path=str(axe))
+    result = page.evaluate(
+        """async () => await axe.run(document, {
+               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"""
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_sign_in_overview_and_run_pages_have_no_serious_accessibility_violations(
+    browser: Browser, console: Console, make_user: MakeUser, axe_script: Path, scheme: str
+):
+    run_id = _failed_run_with_an_attempt()
+    ctx = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900})  # type: ignore[arg-type]
+    page = ctx.new_page()
+    found: dict[str, Any] = {}
+    page.goto(console.base + "/signin?error=invalid")
+    expect(page.locator("#signin-error")).to_be_visible()
+    found["signin"] = _serious_violations(page, axe_script)
+    sign_in(page, console, make_user("operator"))
+    expect(page.locator(f"#latest-runs tr[data-run-id='{run_id}']")).to_be_visible()
+    # No scheduler or worker runs here: the health check's alert is on the page, audited too.
+    expect(page.get_by_role("alert")).to_contain_text("The system is degraded")
+    found["overview"] = _serious_violations(page, axe_script)
+    page.goto(f"{console.base}/runs/{run_id}")
+    expect(page.locator("#run-error")).to_contain_text("bad row 7")
+    found["run"] = _serious_violations(page, axe_script)
+    ctx.close()
+    assert found == {"signin": [], "overview": [], "run": []}, json.dumps(found, indent=1)
+
+
+def test_every_page_fits_a_360_pixel_wide_screen(
+    browser: Browser, console: Console, make_user: MakeUser
+):
+    run_id = _failed_run_with_an_attempt()
+    ctx = browser.new_context(viewport={"width": 360, "height": 740})
+    page = ctx.new_page()
+    widths = {}
+    page.goto(console.base + "/signin")
+    widths["signin"] = page.evaluate("document.documentElement.scrollWidth")
+    sign_in(page, console, make_user("operator"))
+    widths["overview"] = page.evaluate("document.documentElement.scrollWidth")
+    page.goto(f"{console.base}/runs/{run_id}")
+    expect(page.locator("#run-error")).to_be_visible()
+    widths["run"] = page.evaluate("document.documentElement.scrollWidth")
+    ctx.close()
+    assert widths == {"signin": 360, "overview": 360, "run": 360}
