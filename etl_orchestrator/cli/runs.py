@@ -546,6 +546,7 @@ def _cancel(args: argparse.Namespace) -> int:
     events.install()  # the dispatcher settles the run's dependents at once
     try:
         with database_errors(), session_scope() as session:
+            was = run_queries.get_run(session, args.run).status
             run = run_actions.cancel_run(
                 session, run_id=args.run, actor=shell_actor(), reason=args.reason
             )
@@ -557,7 +558,7 @@ def _cancel(args: argparse.Namespace) -> int:
         print_json(_brief(run))
         return 0
     print(f"run {run.run_id} {run.job_id}: {_status(run)}")
-    if run.started_at is not None:
+    if was == RunStatus.RUNNING:
         print("its worker stops the running attempt within seconds")
     return 0
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from etl_orchestrator.procutil import die_with_parent
+
 Send = Callable[[dict[str, Any]], None]
 ChildTarget = Callable[[Send], dict[str, Any]]
 #: After a cancel request the job gets this long to stop by itself before it is killed.
@@ -73,12 +75,14 @@ class _Pipe:
         os.close(self.fd)
 
 
-def _child(target: ChildTarget, msg_w: int, out_w: int) -> None:
+def _child(target: ChildTarget, msg_w: int, out_w: int, tie: Callable[[], None]) -> None:
     """Runs in the forked child; never returns."""
     code = 0
     try:
         gc.disable()
         os.setsid()
+        # A worker killed with SIGKILL must not leave its attempt running beside the retry.
+        tie()
         # The parent's event loop owns the inherited wakeup fd and signal handlers.
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
@@ -122,11 +126,12 @@ async def run_in_child(
     # Objects that exist now are left out of the child's garbage collections, so the child does
     # not write to (and copy) every page it shares with the worker.
     gc.freeze()
+    tie = die_with_parent(signal.SIGKILL)
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit
         os.close(msg_r)
         os.close(out_r)
-        _child(target, msg_w, out_w)
+        _child(target, msg_w, out_w, tie)
     os.close(msg_w)
     os.close(out_w)
     result: dict[str, Any] | None = None

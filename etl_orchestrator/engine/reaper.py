@@ -38,6 +38,7 @@ from etl_orchestrator.config import ConfigError
 from etl_orchestrator.db import db_now, session_scope
 from etl_orchestrator.engine.dispatch import Dispatch, dispatch_run
 from etl_orchestrator.engine.dispatcher import enqueue
+from etl_orchestrator.engine.leader import SCHEDULER_PREFIX
 from etl_orchestrator.models import Run, RunAttempt, WorkerRecord
 from etl_orchestrator.states import RUNS, RunStatus, StaleTransition, transition
 
@@ -162,11 +163,15 @@ def _expire_leases(session: Session, now: datetime, lease: float) -> int:
 
 
 def _some_worker_alive_since(session: Session, now: datetime, lease: float) -> datetime | None:
-    """When the longest-lived live worker started (None if no worker heartbeats)."""
+    """When the longest-lived live worker started (None if no worker heartbeats).
+
+    Schedulers keep rows in the same registry; they claim nothing, so they do not count.
+    """
     return session.exec(
         select(func.min(WorkerRecord.started_at)).where(
             col(WorkerRecord.stopped_at).is_(None),
             col(WorkerRecord.last_heartbeat_at) >= now - timedelta(seconds=lease),
+            ~col(WorkerRecord.worker_id).startswith(SCHEDULER_PREFIX),
         )
     ).one()
 
@@ -284,6 +289,9 @@ class Reaper:
     """
 
     def __init__(self) -> None:
+        # A bad setting stops the scheduler at start, not at its first pass.
+        lease_s()
+        claim_timeout_s()
         self._last_pass: float | None = None
         self._grace_until = 0.0
 

@@ -22,7 +22,7 @@ from etl_orchestrator.config import get_settings
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.dispatch import dispatch_pass
 from etl_orchestrator.jobs.spec import JobSpec
-from etl_orchestrator.models import AuditEntry, Run, RunLog
+from etl_orchestrator.models import AuditEntry, Run, RunAttempt, RunLog
 from etl_orchestrator.services import catalog, settings
 from etl_orchestrator.services import runs as run_service
 from etl_orchestrator.services.audit import shell_actor
@@ -528,3 +528,23 @@ def test_runs_rerun_changes_only_the_given_params_and_validates_them(sample_jobs
     assert (new.trigger, new.params, new.dry_run) == ("rerun", {"name": "Ada", "times": 3}, True)
     [entry] = audits("run.rerun")
     assert (entry.actor, entry.reason, entry.params["run_id"]) == (shell_actor(), "more", run_id)
+
+
+async def test_runs_cancel_of_a_running_run_has_its_worker_kill_the_attempt(
+    engine, started, capsys
+):
+    await started()
+    [run_id] = engine.trigger("gated")
+    await until(lambda: all_runs()[0].status == "running")
+    result = await cli_in_thread(capsys, "runs", "cancel", str(run_id), "--reason", "hung")
+    assert result.code == 0, result.err
+    assert "its worker stops the running attempt within seconds" in result.out
+
+    def attempt_outcome() -> str | None:
+        with session_scope() as session:
+            attempt = session.get(RunAttempt, (run_id, 1))
+            return attempt.outcome if attempt else None
+
+    await until(lambda: attempt_outcome() is not None, timeout_s=10)
+    assert attempt_outcome() == "cancelled"
+    assert all_runs()[0].status == "cancelled"

@@ -23,7 +23,6 @@ from sqlmodel import col, select
 
 from etl_orchestrator.config import ConfigError
 from etl_orchestrator.db import db_now, session_scope
-from etl_orchestrator.engine import reaper as reaper_module
 from etl_orchestrator.engine import recording, worker
 from etl_orchestrator.engine.dispatch import Dispatch, dispatch_pass
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION, enqueue
@@ -93,7 +92,7 @@ def live_worker(alive_for_s: float, worker_id: str = "host-b:2") -> None:
         session.add(
             WorkerRecord(
                 worker_id=worker_id,
-                host="host-b",
+                host=worker_id.rsplit(":", 1)[0],
                 pid=2,
                 started_at=now - timedelta(seconds=alive_for_s),
                 last_heartbeat_at=now,
@@ -195,14 +194,15 @@ def test_an_unclaimed_dispatch_is_sent_again_without_using_up_the_jobs_attempts(
     "workers",
     [
         pytest.param([], id="no worker registered"),
-        pytest.param([5.0], id="the only worker started after the dispatch"),
+        pytest.param([(5.0, "host-b:2")], id="the only worker started after the dispatch"),
+        pytest.param([(60.0, "scheduler:host-c:3")], id="only a scheduler is alive"),
     ],
 )
 def test_nothing_is_sent_again_unless_a_worker_was_alive_the_whole_claim_timeout(queued, workers):
     run_id = queued()
     dispatch()
-    for alive_for_s in workers:
-        live_worker(alive_for_s)
+    for alive_for_s, worker_id in workers:
+        live_worker(alive_for_s, worker_id)
     age(run_id, 31, "dispatched_at")
     assert reap() == []
     assert (get(run_id).status, get(run_id).attempts) == ("dispatched", 1)
@@ -224,11 +224,14 @@ def test_a_cancelled_run_whose_worker_died_has_its_open_attempt_closed(queued):
     assert "worker host-a:1 stopped before confirming" in (attempt.error_message or "")
 
 
+@pytest.mark.parametrize("name", ["ETL_HEARTBEAT_LEASE_S", "ETL_CLAIM_TIMEOUT_S"])
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "nan"])
-def test_a_bad_lease_setting_is_refused_naming_the_variable(monkeypatch, value):
-    monkeypatch.setenv("ETL_HEARTBEAT_LEASE_S", value)
-    with pytest.raises(ConfigError, match=r"ETL_HEARTBEAT_LEASE_S=.* must be a number of seconds"):
-        reaper_module.lease_s()
+def test_a_bad_timeout_setting_stops_the_reaper_at_start_naming_the_variable(
+    monkeypatch, name, value
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=rf"{name}=.* must be a number of seconds above 0"):
+        Reaper()
 
 
 def test_after_its_own_outage_the_reaper_gives_workers_one_lease_to_heartbeat(queued, monkeypatch):
