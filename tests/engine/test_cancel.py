@@ -58,7 +58,11 @@ def sleeping_backends() -> int:
     with session_scope() as session:
         return int(
             session.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE query = :q"), {"q": PG_SLEEP}
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query = :q"
+                ),
+                {"q": PG_SLEEP},
             ).scalar_one()
         )
 
