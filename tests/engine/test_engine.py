@@ -91,7 +91,7 @@ async def test_cap_of_two_runs_exactly_two_at_once_and_queues_the_rest(engine, p
     assert peak_overlap(timeline_of(probe)) == 2
 
 
-async def test_cap_of_one_runs_strictly_one_after_another(engine, probe):
+async def test_cap_of_one_runs_strictly_one_after_another(engine, probe, any_db):
     set_cap(1)
     engine.declare(*(spec(f"quick_{i}", quick_job) for i in range(4)))
     await engine.start(workers=2)
@@ -198,7 +198,7 @@ def broken(ctx: RunContext) -> None:
     raise PermanentError("column 'amount' is missing in the source")
 
 
-async def test_a_permanent_error_fails_at_once_and_marks_dependents_upstream_failed(engine):
+async def test_a_permanent_error_fails_at_once_and_marks_dependents_upstream_failed(engine, any_db):
     engine.declare(
         spec("broken", broken, retry=RetryPolicy(max_attempts=5, base_s=0.1)),
         spec("after", quick_job, depends_on=["broken"]),
@@ -226,7 +226,7 @@ def sleeper(ctx: RunContext) -> None:
     time.sleep(600)
 
 
-async def test_a_job_stuck_in_sleep_is_killed_by_its_timeout(engine):
+async def test_a_job_stuck_in_sleep_is_killed_by_its_timeout(engine, any_db):
     engine.declare(spec("stuck", sleeper, timeout_s=1))
     await engine.start()
     started = time.monotonic()
@@ -274,7 +274,7 @@ def counting_job(ctx: RunContext) -> None:
     _probe().incr("executions")
 
 
-async def test_a_duplicate_delivery_runs_the_attempt_once(engine, probe):
+async def test_a_duplicate_delivery_runs_the_attempt_once(engine, probe, any_db):
     from arq.connections import create_pool
 
     from etl_orchestrator.engine.dispatch import dispatch_pass
@@ -304,7 +304,7 @@ async def test_a_duplicate_delivery_runs_the_attempt_once(engine, probe):
 
 
 async def test_lowering_the_cap_lets_running_runs_finish_and_new_dispatches_respect_it(
-    engine, probe
+    engine, probe, any_db
 ):
     set_cap(4)
     engine.declare(*(spec(f"gate_{i}", gate_job) for i in range(7)))
@@ -332,7 +332,7 @@ def with_params(ctx: RunContext, p: Window) -> None:
     _probe().set("seen", f"{p.days}:{p.region}")
 
 
-def test_bad_params_unknown_and_disabled_jobs_are_refused_with_nothing_queued(engine):
+def test_bad_params_unknown_and_disabled_jobs_are_refused_with_nothing_queued(engine, any_db):
     engine.declare(
         spec("windowed", with_params, params=Window),
         spec("off", quick_job, enabled=False),
