@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from etl_orchestrator.supervisor import ChildSpec, RestartPolicy, Supervisor
+from tests.waiting import is_gone, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 15.0
@@ -39,23 +40,6 @@ STUBBORN = textwrap.dedent(
     time.sleep(120)
     """
 )
-
-
-def wait_until(predicate, what: str, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def is_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def pid_of(name: str, output: str) -> int:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -743,53 +743,64 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _register_actions(actions)
 
 
-def _add_reason(parser: argparse.ArgumentParser) -> None:
+def _add_action(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """An audited action on RUN: its own options, then the --reason and --json they all take."""
+    parser = actions.add_parser(name, help=help, description=description)
+    _add_run_argument(parser)
+    if options is not None:
+        options(parser)
     parser.add_argument("--reason", required=True, help="why, for the audit log (required)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead")
+    parser.set_defaults(func=func)
 
 
-def _register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cancel = actions.add_parser(
-        "cancel",
-        help="cancel a run that has not finished (audited)",
-        description="Cancel RUN now; a running attempt is killed by its worker within seconds. "
-        "Its waiting dependents in the batch become upstream_failed.",
-    )
-    _add_run_argument(cancel)
-    _add_reason(cancel)
-    cancel.add_argument("--json", action="store_true", help="print a JSON object instead")
-    cancel.set_defaults(func=_cancel)
-
-    retry = actions.add_parser(
-        "retry",
-        help="retry a failed or cancelled run inside its batch (audited)",
-        description="Queue a new run of RUN's job in the same batch, with the same params; "
-        "the dependents its failure marked upstream_failed wait for it again.",
-    )
-    _add_run_argument(retry)
-    _add_reason(retry)
-    retry.add_argument("--json", action="store_true", help="print a JSON object instead")
-    retry.set_defaults(func=_retry)
-
-    rerun = actions.add_parser(
-        "rerun",
-        help="run a run's job again as a new batch, optionally with other params (audited)",
-        description="Queue RUN's job again as a new batch with RUN's params and scheduled time; "
-        "--param and --params-json change some params (checked by the job's model).",
-    )
-    _add_run_argument(rerun)
-    rerun.add_argument(
+def _add_rerun_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--param",
         action="append",
         metavar="NAME=VALUE",
         help="change one parameter (repeatable; wins over --params-json)",
     )
-    rerun.add_argument("--params-json", metavar="JSON", help="parameters to change, as JSON")
-    rerun.add_argument(
+    parser.add_argument("--params-json", metavar="JSON", help="parameters to change, as JSON")
+    parser.add_argument(
         "--dry-run",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="dry-run (or with --no-dry-run, run for real); default: as RUN was",
     )
-    _add_reason(rerun)
-    rerun.add_argument("--json", action="store_true", help="print a JSON object instead")
-    rerun.set_defaults(func=_rerun)
+
+
+def _register_actions(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_action(
+        actions,
+        "cancel",
+        _cancel,
+        help="cancel a run that has not finished (audited)",
+        description="Cancel RUN now; a running attempt is killed by its worker within seconds. "
+        "Its waiting dependents in the batch become upstream_failed.",
+    )
+    _add_action(
+        actions,
+        "retry",
+        _retry,
+        help="retry a failed or cancelled run inside its batch (audited)",
+        description="Queue a new run of RUN's job in the same batch, with the same params; "
+        "the dependents its failure marked upstream_failed wait for it again.",
+    )
+    _add_action(
+        actions,
+        "rerun",
+        _rerun,
+        help="run a run's job again as a new batch, optionally with other params (audited)",
+        description="Queue RUN's job again as a new batch with RUN's params and scheduled time; "
+        "--param and --params-json change some params (checked by the job's model).",
+        options=_add_rerun_options,
+    )

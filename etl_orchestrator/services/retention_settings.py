@@ -13,9 +13,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from etl_orchestrator.db import db_now, is_sqlite, queue_event
-from etl_orchestrator.models import Setting, SettingHistory
-from etl_orchestrator.services import audit, settings
+from etl_orchestrator.db import db_now, is_sqlite
+from etl_orchestrator.models import Setting
+from etl_orchestrator.services import settings
 from etl_orchestrator.services.settings import SettingError
 
 log = logging.getLogger(__name__)
@@ -77,26 +77,6 @@ def set_retention_days(
         raise SettingError(
             f"{key} must be a whole number of days from 0 (keep forever) to {MAX_DAYS}"
         )
-    if not reason.strip():
-        raise SettingError("a reason is required to change a setting")
-    old = retention_days(session, key)
-    row = session.get(Setting, key)
-    assert row is not None
-    now = db_now(session)
-    row.value, row.updated_at, row.updated_by, row.applied_at = days, now, actor, None
-    session.add(row)
-    session.add(
-        SettingHistory(
-            key=key, old_value=old, new_value=days, changed_at=now, changed_by=actor, reason=reason
-        )
+    settings._change(
+        session, key, days, actor=actor, reason=reason, role=role, current=retention_days
     )
-    audit.record(
-        session,
-        actor=actor,
-        role=role,
-        action="settings.update",
-        target=key,
-        params={"old": old, "new": days},
-        reason=reason,
-    )
-    queue_event(session, {"kind": "settings", "key": key, "value": days})

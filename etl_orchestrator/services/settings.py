@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -45,28 +46,32 @@ def parallel_jobs(session: Session) -> int:
     return int(get_value(session, PARALLEL_JOBS))
 
 
-def set_parallel_jobs(
-    session: Session, value: int, *, actor: str, reason: str, role: str = ""
+def _change(
+    session: Session,
+    key: str,
+    value: Any,
+    *,
+    actor: str,
+    reason: str,
+    role: str,
+    current: Callable[[Session, str], Any] = get_value,
 ) -> None:
-    """Change the cap; the dispatcher applies it on its next pass. Audited in this transaction."""
-    if not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_JOBS:
-        raise SettingError(f"parallel jobs must be an integer from 1 to {MAX_PARALLEL_JOBS}")
+    """Write a checked value with its history row, audit row and event, in this transaction.
+
+    The history and audit rows record as old what `current` reads: a setting whose reader seeds
+    its own default or stands in for a nonsense value (retention) passes that reader.
+    """
     if not reason.strip():
         raise SettingError("a reason is required to change a setting")
-    old = get_value(session, PARALLEL_JOBS)
-    row = session.get(Setting, PARALLEL_JOBS)
+    old = current(session, key)
+    row = session.get(Setting, key)
     assert row is not None
     now = db_now(session)
     row.value, row.updated_at, row.updated_by, row.applied_at = value, now, actor, None
     session.add(row)
     session.add(
         SettingHistory(
-            key=PARALLEL_JOBS,
-            old_value=old,
-            new_value=value,
-            changed_at=now,
-            changed_by=actor,
-            reason=reason,
+            key=key, old_value=old, new_value=value, changed_at=now, changed_by=actor, reason=reason
         )
     )
     audit.record(
@@ -74,11 +79,20 @@ def set_parallel_jobs(
         actor=actor,
         role=role,
         action="settings.update",
-        target=PARALLEL_JOBS,
+        target=key,
         params={"old": old, "new": value},
         reason=reason,
     )
-    queue_event(session, {"kind": "settings", "key": PARALLEL_JOBS, "value": value})
+    queue_event(session, {"kind": "settings", "key": key, "value": value})
+
+
+def set_parallel_jobs(
+    session: Session, value: int, *, actor: str, reason: str, role: str = ""
+) -> None:
+    """Change the cap; the dispatcher applies it on its next pass. Audited in this transaction."""
+    if not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_JOBS:
+        raise SettingError(f"parallel jobs must be an integer from 1 to {MAX_PARALLEL_JOBS}")
+    _change(session, PARALLEL_JOBS, value, actor=actor, reason=reason, role=role)
 
 
 def mark_applied(session: Session, key: str) -> None:

@@ -7,33 +7,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 import redis
 
+from tests.waiting import is_gone, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
 READY = "press Ctrl-C to stop"
-
-
-def wait_until(predicate, what: str, timeout_s: float = WAIT_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def is_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 class Dev:
@@ -61,7 +45,7 @@ class Dev:
                 raise AssertionError(f"dev exited early:\n{self.output}")
             return READY in self.output
 
-        wait_until(ready, f"dev to be ready; output so far:\n{self.output}")
+        wait_until(ready, f"dev to be ready; output so far:\n{self.output}", WAIT_S)
 
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.process.pid).children(recursive=True)
@@ -120,7 +104,7 @@ def test_dev_runs_jobs_on_the_embedded_stack_and_sigint_leaves_nothing_behind(
 ):
     dev = start_dev(dev_env)
     dev.wait_ready()
-    wait_until(lambda: "started worker" in dev.output, "the worker")
+    wait_until(lambda: "started worker" in dev.output, "the worker", WAIT_S)
     assert "started scheduler" in dev.output
     socket_path = etl_env.resolve() / "redis.sock"
     assert f"redis:       unix://{socket_path}" in dev.output
@@ -137,7 +121,7 @@ def test_dev_runs_jobs_on_the_embedded_stack_and_sigint_leaves_nothing_behind(
     assert len(descendants) >= 3  # redis-server, scheduler, worker
     assert dev.interrupt() == 0
     for proc in descendants:
-        wait_until(lambda proc=proc: is_gone(proc.pid), f"pid {proc.pid} to end")
+        wait_until(lambda proc=proc: is_gone(proc.pid), f"pid {proc.pid} to end", WAIT_S)
     assert not socket_path.exists()
     assert dev.output.rstrip().endswith("stopped")
 
