@@ -18,6 +18,8 @@ class Run(SQLModel, table=True):
         Index("ix_dw_etl_runs_status", "status", "priority", "run_id"),
         Index("ix_dw_etl_runs_batch", "batch_id", "job_id"),
         Index("ix_dw_etl_runs_started", "started_at", "run_id"),
+        # The newest real run per upstream job and status, for dependencies outside a batch.
+        Index("ix_dw_etl_runs_job_status_tick", "job_id", "status", "scheduled_for"),
         # A cron tick exists once, however many schedulers or restarts see it.
         Index(
             "uq_dw_etl_runs_tick",
