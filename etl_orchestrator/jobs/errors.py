@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable
 from typing import Literal
@@ -41,6 +42,9 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
+_SQLITE_MISTAKES = re.compile(r"no such (table|column|function)|syntax error|has no column named")
+
+
 def _http_status(error: BaseException) -> int | None:
     for attr in ("status_code", "status", "code"):
         value = getattr(error, attr, None)
@@ -57,7 +61,8 @@ def _is_sqlalchemy_transient(error: BaseException) -> bool:
     except ImportError:  # pragma: no cover - sqlalchemy is a dependency
         return False
     if isinstance(error, OperationalError):
-        return True
+        # SQLite reports mistakes in the SQL itself as OperationalError too: retrying cannot help.
+        return not _SQLITE_MISTAKES.search(str(error.orig))
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
