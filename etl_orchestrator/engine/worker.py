@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -41,14 +41,16 @@ MAX_REDIS_RETRY_S = 5.0
 
 
 async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
-    """Run a database call in a thread, retrying while the orchestrator database is unreachable.
+    """Run a database call in a thread, retrying while the orchestrator database is unreachable."""
+    return await _retry_while_db_down(lambda: asyncio.to_thread(fn, *args), what=what)
 
-    Our own database's trouble is infrastructure: it must never count as the job's attempt.
-    """
+
+async def _retry_while_db_down(call: Callable[[], Awaitable[T]], *, what: str) -> T:
+    """Our own database's trouble is infrastructure: it must never count as the job's attempt."""
     delay = 0.5
     while True:
         try:
-            return await asyncio.to_thread(fn, *args)
+            return await call()
         except (OperationalError, DBAPIError) as error:
             if isinstance(error, DBAPIError) and not (
                 isinstance(error, OperationalError) or error.connection_invalidated
@@ -176,7 +178,7 @@ class WorkerRuntime:
         outcome = _outcome_of(exit_, claimed.timeout_s)
         if outcome.outcome != "succeeded":
             sink.add(level="ERROR", logger="etl.worker", message=outcome.error_message or "")
-        await _flush_with_retry(sink)
+        await _retry_while_db_down(sink.flush, what="writing logs")
         return outcome
 
     def _terminate_backends(self, pids: list[int]) -> None:
@@ -192,18 +194,6 @@ class WorkerRuntime:
             log.warning("could not terminate warehouse backend(s) %s: %s", pids, error)
         finally:
             engine.dispose()
-
-
-async def _flush_with_retry(sink: LogSink) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await sink.flush()
-            return
-        except (OperationalError, DBAPIError) as error:
-            log.warning("database unavailable while writing logs: %s; retrying", error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def _outcome_of(exit_: Any, timeout_s: float) -> recording.Outcome:
