@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,6 +12,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MAX_PARALLEL_JOBS = 256
 DEFAULT_JOBS_MODULES = ("etl_orchestrator.examples.pipeline",)
+#: Console roles, lowest first (services.users.ROLES; repeated here, config imports nothing).
+ROLE_NAMES = ("viewer", "operator", "admin")
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,14 @@ class Settings(BaseSettings):
     etl_jobs_modules: Annotated[tuple[str, ...], NoDecode] = DEFAULT_JOBS_MODULES
     warehouse_url: str = Field(default="", description="SQLAlchemy URL jobs read and write")
     base_url: str = "http://localhost:3000"
+    #: How often an open console page re-reads what it shows when live pushes fail; 0: never.
+    etl_console_poll_s: float = Field(default=5.0, ge=0, le=3600)
+    #: Proxies whose X-Forwarded-User / X-Forwarded-Groups headers are believed (empty: none).
+    etl_trusted_proxies: Annotated[
+        tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
+    ] = ()
+    #: Proxy group -> console role; a proxied user gets the highest role of their groups.
+    etl_proxy_group_roles: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
 
     @field_validator("etl_jobs_modules", mode="before")
     @classmethod
@@ -39,6 +50,32 @@ class Settings(BaseSettings):
             # An empty variable means "not set", not "no jobs at all".
             return modules or DEFAULT_JOBS_MODULES
         return value
+
+    @field_validator("etl_trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(
+                ipaddress.ip_network(part.strip(), strict=False)
+                for part in value.split(",")
+                if part.strip()
+            )
+        return value
+
+    @field_validator("etl_proxy_group_roles", mode="before")
+    @classmethod
+    def _split_group_roles(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        mapping = {}
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            group, sep, role = part.partition("=")
+            if not sep or not group.strip() or role.strip().lower() not in ROLE_NAMES:
+                raise ValueError(f"{part.strip()!r} is not group=role")
+            mapping[group.strip()] = role.strip().lower()
+        return mapping
 
     @field_validator("etl_env", mode="before")
     @classmethod
@@ -62,6 +99,10 @@ class Settings(BaseSettings):
 _ALLOWED = {
     "etl_parallel_jobs": f"an integer from 1 to {MAX_PARALLEL_JOBS}",
     "etl_env": "one of Dev, Stage, Prod",
+    "etl_console_poll_s": "a number of seconds from 0 (no polling) to 3600",
+    "etl_trusted_proxies": "comma-separated addresses or CIDR networks (10.0.0.5,10.1.0.0/16)",
+    "etl_proxy_group_roles": "comma-separated group=role pairs, role one of "
+    + ", ".join(ROLE_NAMES),
 }
 
 

@@ -40,3 +40,31 @@ def test_environment_name_is_checked_and_normalised(monkeypatch):
 def test_jobs_modules_are_a_comma_separated_list(monkeypatch):
     monkeypatch.setenv("ETL_JOBS_MODULES", "a.jobs, b.jobs ,")
     assert load_settings().etl_jobs_modules == ("a.jobs", "b.jobs")
+
+
+def test_trusted_proxies_and_group_roles_are_parsed(monkeypatch):
+    import ipaddress
+
+    from etl_orchestrator.config import load_settings
+
+    monkeypatch.setenv("ETL_TRUSTED_PROXIES", "10.0.0.5, 192.168.0.0/16,::1")
+    monkeypatch.setenv("ETL_PROXY_GROUP_ROLES", "ops=operator, admins=Admin")
+    settings = load_settings()
+    assert settings.etl_trusted_proxies == (
+        ipaddress.ip_network("10.0.0.5/32"),
+        ipaddress.ip_network("192.168.0.0/16"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert settings.etl_proxy_group_roles == {"ops": "operator", "admins": "admin"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ETL_TRUSTED_PROXIES", "proxy.local"), ("ETL_PROXY_GROUP_ROLES", "ops=root")],
+)
+def test_a_bad_proxy_setting_names_the_variable(monkeypatch, name, value):
+    from etl_orchestrator.config import ConfigError, load_settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings()

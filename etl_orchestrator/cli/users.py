@@ -1,4 +1,4 @@
-"""`etl-orchestrator users ...`: add the people who sign in to the console."""
+"""`etl-orchestrator users ...`: add the people who sign in to the console, issue API tokens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from etl_orchestrator.cli.db import database_errors
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.services.audit import shell_actor
 from etl_orchestrator.services.users import ROLES, UserError, add_user
+from etl_orchestrator.web.api_tokens import MAX_DAYS, TokenError, issue
 
 
 def _read_password(username: str, from_stdin: bool) -> str:
@@ -42,6 +43,28 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    try:
+        with database_errors(), session_scope() as session:
+            token = issue(
+                session,
+                username=args.username,
+                label=args.label,
+                days=args.days,
+                actor=shell_actor(),
+            )
+    except TokenError as error:
+        raise CommandError(str(error)) from error
+    until = f"until {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "no expiry"
+    print(
+        f"API token {token.label!r} for {token.username} ({until}); it is shown only now, "
+        "send it as `Authorization: Bearer <token>`:",
+        file=sys.stderr,
+    )
+    print(token.secret)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("users", help="people who sign in to the console")
     actions = parser.add_subparsers(dest="users_command", metavar="ACTION", required=True)
@@ -59,3 +82,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="read the password from standard input (for scripts) instead of prompting twice",
     )
     add.set_defaults(func=_add)
+    token = actions.add_parser(
+        "token",
+        help="issue an API token for a user (printed once; only its hash is kept)",
+        description="Issue a token that acts as the user on /api routes, with the user's role.",
+    )
+    token.add_argument("username", metavar="NAME", help="the user the token acts as")
+    token.add_argument("--label", required=True, help="what uses the token, e.g. 'grafana'")
+    token.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help=f"expire after this many days (1 to {MAX_DAYS}; default: never)",
+    )
+    token.set_defaults(func=_token)

@@ -15,6 +15,8 @@ from etl_orchestrator.models import Setting, SettingHistory
 from etl_orchestrator.services import audit
 
 PARALLEL_JOBS = "parallel_jobs"
+#: Seconds between an open console page's own refreshes (0: none); seeded from ETL_CONSOLE_POLL_S.
+CONSOLE_POLL_S = "console_poll_s"
 
 
 class SettingError(ValueError):
@@ -24,6 +26,8 @@ class SettingError(ValueError):
 def _seed_value(key: str) -> Any:
     if key == PARALLEL_JOBS:
         return get_settings().etl_parallel_jobs
+    if key == CONSOLE_POLL_S:
+        return get_settings().etl_console_poll_s
     raise SettingError(f"unknown setting {key!r}")
 
 
@@ -44,6 +48,10 @@ def get_value(session: Session, key: str) -> Any:
 
 def parallel_jobs(session: Session) -> int:
     return int(get_value(session, PARALLEL_JOBS))
+
+
+def console_poll_s(session: Session) -> float:
+    return float(get_value(session, CONSOLE_POLL_S))
 
 
 def _change(

@@ -19,6 +19,15 @@ def _overview() -> snapshots.Overview:
         return snapshots.overview(session)
 
 
+def _with_requesters(notices: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The notices, each with the user who asked for its run (a toast of their own)."""
+    if not notices:
+        return []
+    with session_scope() as session:
+        who = snapshots.requesters(session, {int(n["run_id"]) for n in notices})
+    return [{**n, "requested_by": who.get(int(n["run_id"]), "")} for n in notices]
+
+
 def _run(run_id: int) -> snapshots.RunSummary:
     with session_scope() as session:
         return snapshots.run_summary(session, run_id)
@@ -33,11 +42,12 @@ class ReflexSink:
 
     async def overview(self, changes: Changes) -> None:
         overview = await asyncio.to_thread(_overview)
+        notices = await asyncio.to_thread(_with_requesters, changes.notices)
         token = rx.BaseStateToken(ident=LIVE_TOKEN, cls=LiveFeed)
         async with self._app.modify_state(token) as root:
             feed = await root.get_state(LiveFeed)
             feed._apply_overview(overview, changes.announcement())
-            feed._add_toasts(changes.failures, time.time())
+            feed._add_toasts(changes.failures, time.time(), notices)
 
     async def run(self, run_id: int) -> None:
         summary = await asyncio.to_thread(_run, run_id)

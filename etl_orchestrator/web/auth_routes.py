@@ -136,6 +136,11 @@ async def login(request: Request) -> Response:
     if token is None:
         return _signin_redirect(error, next_path)
     response = RedirectResponse(next_path, status_code=303)
+    set_session_cookie(response, token)
+    return response
+
+
+def set_session_cookie(response: Response, token: str) -> None:
     response.set_cookie(
         sessions.COOKIE_NAME,
         token,
@@ -145,7 +150,6 @@ async def login(request: Request) -> Response:
         samesite="lax",
         secure=base_origin().startswith("https://"),
     )
-    return response
 
 
 def _sign_out(token: str | None, everywhere: bool) -> None:

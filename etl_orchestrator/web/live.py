@@ -35,6 +35,9 @@ VIEW_INTERVAL_MS = 1000
 PERIODIC_MS = 15_000
 IDLE_BLOCK_MS = 5_000
 READ_COUNT = 500
+#: Statuses worth a toast to the run's requester and to those who have the run on screen, with
+#: the word the toast uses (failures are toasted to everyone, separately).
+NOTICE_WORDS = {"queued": "queued", "running": "started", "succeeded": "completed"}
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Changes:
 
     statuses: list[tuple[int, str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: Queued / started / completed runs ("requested_by" is filled in by the sink).
+    notices: list[dict[str, str]] = field(default_factory=list)
 
     def announcement(self) -> str:
         """One sentence for screen readers about where each changed run is now."""
@@ -132,7 +137,18 @@ class LiveUpdater:
                     "id": f"{run_id}-{entry_id}",
                     "run_id": str(run_id),
                     "job_id": job_id,
+                    "status": status,
                     "text": f"Run {run_id} of {job_id} failed",
+                }
+            )
+        elif status in NOTICE_WORDS:
+            self._pending.notices.append(
+                {
+                    "id": f"{run_id}-{entry_id}",
+                    "run_id": str(run_id),
+                    "job_id": job_id,
+                    "status": status,
+                    "text": f"Run {run_id} of {job_id} {NOTICE_WORDS[status]}",
                 }
             )
 

@@ -215,3 +215,13 @@ def runnable_jobs(session: Session) -> list[str]:
         .order_by(col(Job.job_id))
     )
     return list(session.exec(query))
+
+
+def requesters(session: Session, run_ids: set[int]) -> dict[int, str]:
+    """Who asked for each of these runs (requested_by); runs that no longer exist are left out."""
+    if not run_ids:
+        return {}
+    rows = session.exec(
+        select(Run.run_id, Run.requested_by).where(col(Run.run_id).in_(sorted(run_ids)))
+    )
+    return {int(run_id): requested_by for run_id, requested_by in rows if run_id is not None}

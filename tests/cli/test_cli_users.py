@@ -87,3 +87,28 @@ def test_an_unknown_role_is_refused_by_the_parser(capsys):
         main(["users", "add", "frank", "--role", "root"])
     assert info.value.code == 2
     assert "invalid choice: 'root'" in capsys.readouterr().err
+
+
+def test_token_prints_the_secret_once_and_stores_only_its_hash(any_db, capsys):
+    import hashlib
+
+    from etl_orchestrator.models import ApiToken
+    from etl_orchestrator.services.users import add_user
+
+    with session_scope() as session:
+        add_user(session, username="grafana", password="a long password", role="viewer")
+    assert main(["users", "token", "Grafana", "--label", "dashboards", "--days", "90"]) == 0
+    out = capsys.readouterr()
+    secret = out.out.strip()
+    assert secret.startswith("etl_")
+    assert "shown only now" in out.err
+    assert "dashboards" in out.err
+    with session_scope() as session:
+        [row] = session.exec(select(ApiToken)).all()
+    assert row.token_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert (row.username, row.label) == ("grafana", "dashboards")
+
+
+def test_token_for_an_unknown_user_is_refused_clearly(any_db, capsys):
+    assert main(["users", "token", "ghost", "--label", "x"]) == 2
+    assert "no active user 'ghost'" in capsys.readouterr().err

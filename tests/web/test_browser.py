@@ -1,4 +1,5 @@
-"""The built console in Chromium: sign-in, redirects, roles, live updates and accessibility.
+"""The built console in Chromium: sign-in (password and trusted proxy), redirects, roles, live
+updates (pushed, polled, paused), toasts, the health banner and accessibility.
 
 One `etl-orchestrator web` (production build, two backend workers sharing Redis) serves the
 whole session from a database of its own; each test empties it (DELETE, not the TRUNCATE of the
@@ -30,8 +31,8 @@ from sqlmodel import SQLModel, select
 from etl_orchestrator import config, db, events
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.migrations import upgrade
-from etl_orchestrator.models import Job, Run, RunAttempt, UserSession
-from etl_orchestrator.services import runs
+from etl_orchestrator.models import Job, Run, RunAttempt, Setting, UserSession
+from etl_orchestrator.services import runs, settings
 from etl_orchestrator.states import RunStatus, transition
 from tests.conftest import PG_ADMIN, RUN_TAG
 from tests.web.conftest import MakeUser, Person
@@ -127,6 +128,10 @@ def console(
         "BASE_URL": base,
         "ETL_ENV": "Stage",
         "GRANIAN_WORKERS": "2",
+        # The browser reaches the console from loopback: it stands in for a trusted proxy when
+        # a test sends the identity headers (no other test does).
+        "ETL_TRUSTED_PROXIES": "127.0.0.1",
+        "ETL_PROXY_GROUP_ROLES": "etl-ops=operator,etl-staff=viewer",
     }
     log = folder / "web.log"
     with log.open("w") as out:
@@ -447,3 +452,235 @@ def test_every_page_fits_a_360_pixel_wide_screen(
     widths["run"] = page.evaluate("document.documentElement.scrollWidth")
     ctx.close()
     assert widths == {"signin": 360, "overview": 360, "run": 360}
+
+
+def _set_poll_s(seconds: float) -> None:
+    """The console's own-refresh interval as the next page load reads it (0: no polling)."""
+    with session_scope() as session:
+        session.merge(Setting(key=settings.CONSOLE_POLL_S, value=seconds))
+
+
+def _record_pushes(page: Page) -> list[str]:
+    """Every websocket frame the page receives that carries a state change, as text."""
+    frames: list[str] = []
+
+    def watch(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: frames.append(payload) if "delta" in str(payload) else None,
+        )
+
+    page.on("websocket", watch)
+    return frames
+
+
+@pytest.mark.usefixtures("publishing")
+def test_a_paused_page_gets_no_refreshes_and_resuming_catches_up_at_once(
+    page: Page, console: Console, make_user: MakeUser
+):
+    run_id = make_run()
+    pushes = _record_pushes(page)
+    sign_in(page, console, make_user("viewer"))
+    row = page.locator(f"#latest-runs tr[data-run-id='{run_id}']")
+    expect(row).to_have_attribute("data-status", "queued")
+    toggle = page.get_by_role("button", name="Pause live updates")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#etl-live-state")).to_have_text("Live")
+
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#etl-live-state")).to_have_text("Paused: this page is not updating")
+    expect(row).to_have_attribute("data-status", "queued")  # the view is kept, not emptied
+    page.wait_for_timeout(500)  # the pause's own state changes have arrived
+    seen = len(pushes)
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    # Longer than a push (ms) and than the 5 s poll: neither reaches a paused page.
+    page.wait_for_timeout(6500)
+    expect(row).to_have_attribute("data-status", "queued")
+    assert pushes[seen:] == []
+
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(row).to_have_attribute("data-status", "running", timeout=1500)
+    expect(page.locator("#etl-slots")).to_have_text("1 / 4 running")
+    assert len(pushes) > seen  # the frames counted above are the ones that carry updates
+
+
+def test_with_pushes_broken_the_page_catches_up_by_polling_within_5_s(
+    page: Page, console: Console, make_user: MakeUser
+):
+    # No `publishing` fixture: these changes reach the database but never etl:events.
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"))
+    row = page.locator(f"#latest-runs tr[data-run-id='{run_id}']")
+    expect(row).to_have_attribute("data-status", "queued")
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    changed = time.monotonic()
+    # The server's own periodic refresh comes every 15 s: only the page's poll is this quick.
+    expect(row).to_have_attribute("data-status", "running", timeout=5000 + 1000)
+    assert time.monotonic() - changed < 6.0
+    expect(page.locator("#etl-slots")).to_have_text("1 / 4 running")
+
+
+@pytest.mark.usefixtures("publishing")
+def test_without_polling_a_pushed_change_shows_within_a_second_with_toast_and_announcement(
+    page: Page, console: Console, make_user: MakeUser
+):
+    _set_poll_s(0)
+    run_id = make_run()
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    sign_in(page, console, make_user("viewer"))
+    row = page.locator(f"#latest-runs tr[data-run-id='{run_id}']")
+    expect(row).to_have_attribute("data-status", "running")
+    page.wait_for_timeout(1200)  # past the per-view throttle of the sign-in's own events
+    move(run_id, RunStatus.FAILED, error_excerpt="boom")
+    expect(row).to_have_attribute("data-status", "failed", timeout=1000)
+    expect(page.get_by_role("link", name=f"Run {run_id} of load_sales failed")).to_be_visible(
+        timeout=1000
+    )
+    expect(page.locator("#etl-announcer")).to_have_text(
+        f"Run {run_id} of load_sales is now failed", timeout=1000
+    )
+
+
+@dataclass
+class Engine:
+    """A real scheduler and worker on the console's database and Redis, started by the test."""
+
+    env: dict[str, str]
+    log: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def start(self, command: str) -> None:
+        with self.log.open("a") as out:
+            self.processes[command] = subprocess.Popen(
+                [sys.executable, "-m", "etl_orchestrator", command],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, command: str) -> None:
+        _stop(self.processes.pop(command))
+
+
+@pytest.fixture
+def engine(
+    console_database: str, redis_db: str, tmp_path: Path, console: Console
+) -> Iterator[Engine]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": console_database,
+        "REDIS_URL": redis_db,
+        "DATA_DIR": str(tmp_path / "data"),
+        "ETL_PARALLEL_JOBS": "4",
+    }
+    running = Engine(env, tmp_path / "engine.log", {})
+    try:
+        yield running
+    finally:
+        for command in list(running.processes):
+            running.stop(command)
+
+
+def test_the_health_banner_follows_the_scheduler_and_can_be_checked_again(
+    page: Page, console: Console, make_user: MakeUser, engine: Engine
+):
+    alert = page.get_by_role("alert")
+    engine.start("worker")
+    engine.start("scheduler")
+    sign_in(page, console, make_user("viewer"))
+    expect(alert).to_have_count(0, timeout=20_000)  # worker and scheduler heartbeat
+
+    engine.stop("scheduler")
+    expect(alert).to_contain_text("No scheduler heartbeat", timeout=10_000)
+    page.get_by_role("button", name="Check again").click()
+    expect(page.locator("#etl-health-note")).to_contain_text("still degraded")
+    expect(alert).to_contain_text("No scheduler heartbeat")
+
+    engine.start("scheduler")
+    expect(alert).to_have_count(0, timeout=10_000)
+
+
+@pytest.mark.usefixtures("publishing")
+def test_own_runs_and_runs_on_screen_are_toasted_as_they_queue_start_and_complete(
+    browser: Browser, console: Console, make_user: MakeUser
+):
+    operator, viewer = make_user("operator"), make_user("viewer")
+    with session_scope() as session:
+        session.add(Job(job_id="load_sales", name="load_sales"))
+    mine, theirs = browser.new_context(), browser.new_context()
+    own_page, other_page = mine.new_page(), theirs.new_page()
+    sign_in(own_page, console, operator)
+    unrelated = make_run("other_job")
+    sign_in(other_page, console, viewer, f"/runs/{unrelated}")
+
+    own_page.select_option("#run-now-job", "load_sales")
+    own_page.fill("#run-now-reason", "toast check")
+    own_page.click("#run-now-submit")
+    expect(own_page.locator("#run-now-notice")).to_contain_text("queued")
+    with session_scope() as session:
+        [run] = session.exec(select(Run).where(Run.job_id == "load_sales")).all()
+    run_id = run.run_id
+    assert run_id is not None
+    queued = own_page.get_by_role("link", name=f"Run {run_id} of load_sales queued")
+    expect(queued).to_have_attribute("href", f"/runs/{run_id}", timeout=LIVE_TIMEOUT_MS)
+
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    started = own_page.get_by_role("link", name=f"Run {run_id} of load_sales started")
+    expect(started).to_have_attribute("href", f"/runs/{run_id}", timeout=LIVE_TIMEOUT_MS)
+    # The viewer neither asked for this run nor has it on screen: no toast for them.
+    expect(other_page.get_by_role("link", name=re.compile(f"Run {run_id} of"))).to_have_count(0)
+
+    # The viewer opens the overview, where the run is listed: now its changes are toasted.
+    other_page.goto(console.base + "/")
+    expect(other_page.locator(f"#latest-runs tr[data-run-id='{run_id}']")).to_be_visible()
+    move(run_id, RunStatus.SUCCEEDED)
+    for page in (own_page, other_page):
+        done = page.get_by_role("link", name=f"Run {run_id} of load_sales completed")
+        expect(done).to_have_attribute("href", f"/runs/{run_id}", timeout=LIVE_TIMEOUT_MS)
+    # On its run page the unrelated run is in view; its changes are toasted there.
+    other_page.goto(f"{console.base}/runs/{unrelated}")
+    expect(other_page.locator("#run-summary")).to_contain_text("queued")
+    move(unrelated, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    expect(
+        other_page.get_by_role("link", name=f"Run {unrelated} of other_job started")
+    ).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    mine.close()
+    theirs.close()
+
+
+def test_behind_a_trusted_proxy_the_user_is_signed_in_with_the_role_of_their_groups(
+    browser: Browser, console: Console
+):
+    ctx = browser.new_context(
+        extra_http_headers={"X-Forwarded-User": "Pat", "X-Forwarded-Groups": "etl-staff,etl-ops"}
+    )
+    page = ctx.new_page()
+    page.goto(console.base + "/")
+    expect(page).to_have_url(console.base + "/")
+    expect(page.locator("#etl-user")).to_contain_text("pat · operator")
+    expect(page.locator("#run-now")).to_be_visible()
+    ctx.close()
+
+
+@pytest.mark.usefixtures("publishing")
+def test_a_paused_run_page_holds_its_run_until_resumed(
+    page: Page, console: Console, make_user: MakeUser
+):
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"), f"/runs/{run_id}")
+    summary = page.locator("#run-summary")
+    expect(summary).to_contain_text("queued")
+    toggle = page.get_by_role("button", name="Pause live updates")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(summary).to_contain_text("queued")
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
+    page.wait_for_timeout(6500)  # past a push and a poll
+    expect(summary).to_contain_text("queued")
+    toggle.click()
+    expect(summary).to_contain_text("running", timeout=1500)

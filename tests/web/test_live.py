@@ -159,6 +159,24 @@ async def test_a_failure_becomes_a_toast_linking_to_the_run(make_updater: MakeUp
     assert (toast["run_id"], toast["text"]) == ("8", "Run 8 of job8 failed")
 
 
+async def test_queued_started_and_completed_runs_become_notices_not_failures(
+    make_updater: MakeUpdater,
+):
+    updater, sink = make_updater("w1")
+    await updater.ensure_group()
+    publish((9, "queued"), (9, "dispatched"), (9, "running"), (9, "succeeded"))
+    await drain(updater, expected=4)
+    await updater.flush()
+    [changes] = sink.overviews
+    assert changes.failures == []
+    assert [(n["run_id"], n["status"], n["text"]) for n in changes.notices] == [
+        ("9", "queued", "Run 9 of job9 queued"),
+        ("9", "running", "Run 9 of job9 started"),
+        ("9", "succeeded", "Run 9 of job9 completed"),
+    ]
+    assert len({n["id"] for n in changes.notices}) == 3
+
+
 async def test_the_periodic_refresh_runs_once_per_period_across_workers(
     make_updater: MakeUpdater,
 ):

@@ -131,3 +131,10 @@ def test_runnable_jobs_are_the_enabled_declared_ones(any_db: str):
 )
 def test_format_duration(seconds: float | None, text: str):
     assert snapshots.format_duration(seconds) == text
+
+
+def test_requesters_names_who_asked_for_each_existing_run(add_run):
+    mine, theirs = add_run(requested_by="ana"), add_run(requested_by="bo")
+    with session_scope() as session:
+        assert snapshots.requesters(session, {mine, theirs, 999_999}) == {mine: "ana", theirs: "bo"}
+        assert snapshots.requesters(session, set()) == {}

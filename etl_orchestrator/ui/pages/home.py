@@ -209,5 +209,6 @@ def page() -> rx.Component:
             _latest(),
             spacing="5",
             width="100%",
-        )
+        ),
+        in_view=LiveFeed.latest_ids.contains,
     )

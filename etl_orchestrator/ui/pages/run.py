@@ -5,14 +5,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from etl_orchestrator.db import session_scope
-from etl_orchestrator.redis_conn import sync_client
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.timestamp import timestamp
 from etl_orchestrator.ui.layout import frame
@@ -20,12 +17,10 @@ from etl_orchestrator.ui.state import (
     AuthState,
     RunFeed,
     join_live,
+    join_run,
     run_id_of_path,
-    run_token,
     signin_redirect,
 )
-from etl_orchestrator.web import snapshots
-from etl_orchestrator.web.live import watch_run
 
 #: The run on display. Reflex's stubs type a dataclass field as a sequence; it is an ObjectVar.
 RUN: Any = RunFeed.run
@@ -43,11 +38,7 @@ class RunPageState(rx.State):
         self.bad_id = run_id is None
         if run_id is None:
             return None
-        feed = await self.get_state(RunFeed)
-        feed = await feed._link_to(run_token(run_id))
-        with session_scope() as session:
-            feed._apply(snapshots.run_summary(session, run_id))
-        await asyncio.to_thread(watch_run, sync_client(), run_id)
+        await join_run(self, run_id)
         return None
 
 
@@ -170,4 +161,5 @@ def page() -> rx.Component:
             ),
         ),
         announce=RunFeed.announcement,
+        in_view=lambda run_id: run_id == RUN.run_id.to_string(),
     )
