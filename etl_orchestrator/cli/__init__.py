@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from etl_orchestrator.config import ConfigError
 
 #: Each module has register(subparsers) adding its commands; a command sets func(args) -> int.
-COMMAND_MODULES = ("db", "dev", "jobs", "users", "engine", "runs", "web")
+COMMAND_MODULES = ("db", "dev", "jobs", "users", "engine", "runs", "web", "demo")
 
 
 class CommandError(Exception):

@@ -1,0 +1,178 @@
+"""Keyset pages of the jobs table: every sort both ways, filters, search and bad cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.models import Job, JobDependency
+from etl_orchestrator.services import job_queries
+from etl_orchestrator.services.job_queries import JobRow
+from etl_orchestrator.timeutil import utcnow
+
+SORTS = list(job_queries.SORTS)
+
+
+@pytest.fixture
+def jobs(any_db: str) -> list[Job]:
+    """40 jobs with many ties and NULLs in every nullable sort key."""
+    rng = random.Random(7)
+    now = utcnow().replace(microsecond=0)
+    made: list[Job] = []
+    for index in range(40):
+        made.append(
+            Job(
+                job_id=f"job_{index:03d}",
+                name=rng.choice(["alpha", "beta", "Gamma", "delta"]) + f" {index % 5}",
+                enabled=index % 4 != 0,
+                next_run_at=None if index % 3 == 0 else now + timedelta(hours=index % 7),
+                last_run_status=rng.choice([None, "succeeded", "failed", "upstream_failed"]),
+                last_run_duration_s=None if index % 5 == 0 else float(index % 6) + 0.25,
+                priority=rng.choice([0, 1, 5, -1]),
+                tags=rng.sample(["a", "b", "c"], rng.randint(0, 3)),
+                domain=rng.choice(["sales", "finance"]),
+                params_schema={"properties": {"day": {}}} if index % 2 else None,
+            )
+        )
+    with session_scope() as session:
+        session.add_all(made)
+        session.flush()
+        session.add_all(
+            [
+                JobDependency(job_id="job_010", upstream_job_id="job_001"),
+                JobDependency(job_id="job_010", upstream_job_id="job_002"),
+                JobDependency(job_id="job_011", upstream_job_id="job_001"),
+            ]
+        )
+    return made
+
+
+def walk(limit: int, **options: Any) -> list[JobRow]:
+    rows: list[JobRow] = []
+    after: str | None = None
+    while True:
+        with session_scope() as session:
+            page = job_queries.list_jobs(session, after=after, limit=limit, **options)
+        assert len(page.jobs) <= limit
+        rows.extend(page.jobs)
+        if page.next_cursor is None:
+            return rows
+        assert len(page.jobs) == limit
+        after = page.next_cursor
+
+
+def expected_order(jobs: list[Job], sort: str, descending: bool) -> list[str]:
+    present = [j for j in jobs if getattr(j, sort) is not None]
+    missing = [j for j in jobs if getattr(j, sort) is None]
+    present.sort(key=lambda j: (getattr(j, sort), j.job_id), reverse=descending)
+    missing.sort(key=lambda j: j.job_id, reverse=descending)
+    return [j.job_id for j in present + missing]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("limit", [1, 7, 40, 100])
+def test_every_sort_walks_all_pages_in_order_with_nulls_last(
+    jobs: list[Job], sort: str, descending: bool, limit: int
+) -> None:
+    rows = walk(limit, sort=sort, descending=descending)
+    assert [row.job_id for row in rows] == expected_order(jobs, sort, descending)
+
+
+def test_rows_carry_the_table_columns(jobs: list[Job]) -> None:
+    rows = {row.job_id: row for row in walk(50)}
+    assert rows["job_010"].dependencies == 2
+    assert rows["job_011"].dependencies == 1
+    assert rows["job_001"].dependencies == 0
+    assert rows["job_001"].parameterized is True
+    assert rows["job_002"].parameterized is False
+    source = {job.job_id: job for job in jobs}
+    for job_id, row in rows.items():
+        job = source[job_id]
+        assert (row.name, row.enabled, row.priority, row.domain) == (
+            job.name,
+            job.enabled,
+            job.priority,
+            job.domain,
+        )
+        assert sorted(row.tags) == sorted(job.tags)
+        assert row.last_run_status == job.last_run_status
+
+
+def test_filters(jobs: list[Job]) -> None:
+    def ids(**options: Any) -> set[str]:
+        return {row.job_id for row in walk(6, sort="priority", **options)}
+
+    assert ids(enabled=False) == {j.job_id for j in jobs if not j.enabled}
+    assert ids(last_outcome="success") == {
+        j.job_id for j in jobs if j.last_run_status == "succeeded"
+    }
+    assert ids(last_outcome="fail") == {
+        j.job_id for j in jobs if j.last_run_status in ("failed", "upstream_failed")
+    }
+    assert ids(domain="sales") == {j.job_id for j in jobs if j.domain == "sales"}
+    assert ids(tags=["a"]) == {j.job_id for j in jobs if "a" in j.tags}
+    assert ids(tags=["a", "c"]) == {j.job_id for j in jobs if {"a", "c"} <= set(j.tags)}
+    assert ids(tags=["a"], enabled=True, domain="finance") == {
+        j.job_id for j in jobs if "a" in j.tags and j.enabled and j.domain == "finance"
+    }
+    assert ids(search="GAMMA") == {j.job_id for j in jobs if "gamma" in j.name.lower()}
+    assert ids(search="job_01") == {f"job_01{i}" for i in range(10)}
+
+
+def test_search_escapes_like_wildcards(any_db: str) -> None:
+    with session_scope() as session:
+        session.add_all(
+            [
+                Job(job_id="pct", name="100% done"),
+                Job(job_id="pct_no", name="100 x done"),
+                Job(job_id="under_score", name="plain"),
+                Job(job_id="underXscore", name="plain"),
+                Job(job_id="back", name="a\\b"),
+            ]
+        )
+
+    def ids(text: str) -> set[str]:
+        with session_scope() as session:
+            return {row.job_id for row in job_queries.list_jobs(session, search=text).jobs}
+
+    assert ids("0%") == {"pct"}
+    assert ids("r_s") == {"under_score"}
+    assert ids("_") == {"pct_no", "under_score"}
+    assert ids("a\\b") == {"back"}
+    assert ids("%") == {"pct"}
+
+
+def test_bad_cursors_raise_a_clear_value_error(jobs: list[Job]) -> None:
+    with session_scope() as session:
+        page = job_queries.list_jobs(session, sort="name", limit=5)
+        assert page.next_cursor is not None
+        payload = json.loads(base64.urlsafe_b64decode(page.next_cursor + "=="))
+        bad = [
+            "not a cursor!",
+            base64.urlsafe_b64encode(b"[1, 2]").decode(),
+            base64.urlsafe_b64encode(json.dumps({**payload, "k": 3}).encode()).decode(),
+            base64.urlsafe_b64encode(json.dumps({**payload, "n": True}).encode()).decode(),
+            base64.urlsafe_b64encode(
+                json.dumps({**payload, "n": True, "k": None}).encode()
+            ).decode(),
+        ]
+        for cursor in bad:
+            with pytest.raises(ValueError, match="invalid page cursor"):
+                job_queries.list_jobs(session, sort="name", after=cursor)
+        with pytest.raises(ValueError, match="another sort order"):
+            job_queries.list_jobs(session, sort="priority", after=page.next_cursor)
+        with pytest.raises(ValueError, match="another sort order"):
+            job_queries.list_jobs(session, sort="name", descending=True, after=page.next_cursor)
+        with pytest.raises(ValueError, match="unknown sort"):
+            job_queries.list_jobs(session, sort="nope")
+        with pytest.raises(ValueError, match="unknown last outcome"):
+            job_queries.list_jobs(session, last_outcome="maybe")
+        with pytest.raises(ValueError, match="page size"):
+            job_queries.list_jobs(session, limit=0)
