@@ -13,6 +13,7 @@ from reflex.event import EventSpec
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.services.runs import TriggerError
 from etl_orchestrator.ui.components.status_badge import status_badge
+from etl_orchestrator.ui.components.table_section import table_section
 from etl_orchestrator.ui.components.timestamp import timestamp
 from etl_orchestrator.ui.layout import frame
 from etl_orchestrator.ui.state import AuthState, LiveFeed, join_live, signin_redirect
@@ -171,32 +172,13 @@ def _run_row(run: Any) -> rx.Component:
 
 
 def _latest() -> rx.Component:
-    return rx.el.section(
-        rx.heading("Latest runs", as_="h2", size="4"),
-        rx.cond(
-            LiveFeed.latest.length() > 0,
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *(
-                                rx.table.column_header_cell(name)
-                                for name in ("Run", "Job", "Status", "Trigger", "Queued", "Took")
-                            )
-                        )
-                    ),
-                    rx.table.body(rx.foreach(LiveFeed.latest, _run_row)),
-                    size="1",
-                    variant="surface",
-                    id="latest-runs",
-                ),
-                class_name="etl-scroll",
-                tab_index=0,
-                role="region",
-                aria_label="Latest runs",
-            ),
-            rx.text("No runs yet.", color_scheme="gray"),
-        ),
+    return table_section(
+        "Latest runs",
+        ("Run", "Job", "Status", "Trigger", "Queued", "Took"),
+        LiveFeed.latest,
+        _run_row,
+        empty="No runs yet.",
+        table_id="latest-runs",
     )
 
 

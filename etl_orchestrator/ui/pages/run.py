@@ -11,6 +11,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from etl_orchestrator.ui.components.status_badge import status_badge
+from etl_orchestrator.ui.components.table_section import table_section
 from etl_orchestrator.ui.components.timestamp import timestamp
 from etl_orchestrator.ui.layout import frame
 from etl_orchestrator.ui.state import (
@@ -104,31 +105,12 @@ def _attempt(attempt: Any) -> rx.Component:
 
 
 def _attempts() -> rx.Component:
-    return rx.el.section(
-        rx.heading("Attempts", as_="h2", size="4"),
-        rx.cond(
-            RUN.attempt_rows.length() > 0,
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *(
-                                rx.table.column_header_cell(name)
-                                for name in ("#", "Outcome", "Started", "Took", "Worker", "Error")
-                            )
-                        )
-                    ),
-                    rx.table.body(rx.foreach(RUN.attempt_rows, _attempt)),
-                    size="1",
-                    variant="surface",
-                ),
-                class_name="etl-scroll",
-                tab_index=0,
-                role="region",
-                aria_label="Attempts",
-            ),
-            rx.text("No attempt yet.", color_scheme="gray"),
-        ),
+    return table_section(
+        "Attempts",
+        ("#", "Outcome", "Started", "Took", "Worker", "Error"),
+        RUN.attempt_rows,
+        _attempt,
+        empty="No attempt yet.",
     )
 
 
