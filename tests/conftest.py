@@ -45,11 +45,30 @@ def pg_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{RUN_TAG}" WITH (FORCE)')
 
 
+def _owner_alive(owner: str) -> bool:
+    """Whether the test run that holds a Redis db is still running (a killed run leaves its
+    claim behind; its process id is part of the tag)."""
+    try:
+        pid = int(owner.split("_")[2])
+    except (IndexError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[str]:
     """A Redis db number no other test run holds (arq's key names are fixed, so no prefix)."""
     for number in range(1, 16):
         client = redis.Redis.from_url(f"{REDIS_SERVER}/{number}")
+        owner = client.get("etl:test-run-owner")
+        if isinstance(owner, bytes) and not _owner_alive(owner.decode()):
+            client.delete("etl:test-run-owner")
         if client.set("etl:test-run-owner", RUN_TAG, nx=True, ex=6 * 3600):
             client.flushdb()
             client.set("etl:test-run-owner", RUN_TAG, ex=6 * 3600)

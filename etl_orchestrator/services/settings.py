@@ -17,6 +17,8 @@ from etl_orchestrator.services import audit
 PARALLEL_JOBS = "parallel_jobs"
 #: Seconds between an open console page's own refreshes (0: none); seeded from ETL_CONSOLE_POLL_S.
 CONSOLE_POLL_S = "console_poll_s"
+#: Whether failure alerts show in the console (toasts, alerts page); deliveries go out regardless.
+ALERTS_VISIBLE = "alerts_visible"
 
 
 class SettingError(ValueError):
@@ -28,6 +30,8 @@ def _seed_value(key: str) -> Any:
         return get_settings().etl_parallel_jobs
     if key == CONSOLE_POLL_S:
         return get_settings().etl_console_poll_s
+    if key == ALERTS_VISIBLE:
+        return True
     raise SettingError(f"unknown setting {key!r}")
 
 
@@ -52,6 +56,10 @@ def parallel_jobs(session: Session) -> int:
 
 def console_poll_s(session: Session) -> float:
     return float(get_value(session, CONSOLE_POLL_S))
+
+
+def alerts_visible(session: Session) -> bool:
+    return bool(get_value(session, ALERTS_VISIBLE))
 
 
 def _change(

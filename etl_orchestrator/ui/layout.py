@@ -93,6 +93,31 @@ def _user() -> rx.Component:
     )
 
 
+#: The main navigation: (label, path). Settings is listed for everyone; its page says who may
+#: change what (the server refuses the rest).
+NAV = (
+    ("Overview", "/"),
+    ("Jobs", "/jobs"),
+    ("Metrics", "/metrics-overview"),
+    ("Freshness", "/freshness"),
+    ("Alerts", "/alerts"),
+    ("Audit", "/audit"),
+    ("Settings", "/settings"),
+    ("Status", "/status"),
+)
+
+
+def _nav() -> rx.Component:
+    return rx.el.nav(
+        rx.flex(
+            *(rx.link(label, href=path, size="2") for label, path in NAV),
+            wrap="wrap",
+            spacing="3",
+        ),
+        aria_label="Main",
+    )
+
+
 def banner() -> rx.Component:
     env = get_settings().etl_env
     return rx.el.header(
@@ -101,7 +126,7 @@ def banner() -> rx.Component:
             environment_badge(),
             _slots(),
             live_toggle(),
-            rx.el.nav(rx.link("Overview", href="/", size="2"), aria_label="Main"),
+            _nav(),
             rx.spacer(),
             _user(),
             align="center",

@@ -1,242 +1,38 @@
 """The built console in Chromium: sign-in (password and trusted proxy), redirects, roles, live
-updates (pushed, polled, paused), toasts, the health banner and accessibility.
-
-One `etl-orchestrator web` (production build, two backend workers sharing Redis) serves the
-whole session from a database of its own; each test empties it (DELETE, not the TRUNCATE of the
-other tests: the server keeps reading while tests set up) and gets a fresh browser context.
-"""
+updates (pushed, polled, paused), toasts, the health banner and accessibility."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-from sqlmodel import SQLModel, select
+from playwright.sync_api import Browser, Page, expect
+from sqlmodel import select
 
-from etl_orchestrator import config, db, events
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.migrations import upgrade
 from etl_orchestrator.models import Job, Run, RunAttempt, Setting, UserSession
-from etl_orchestrator.services import runs, settings
-from etl_orchestrator.states import RunStatus, transition
-from tests.conftest import PG_ADMIN, RUN_TAG
-from tests.web.conftest import MakeUser, Person
+from etl_orchestrator.services import settings
+from etl_orchestrator.states import RunStatus
+from tests.web.browser.support import (
+    LIVE_TIMEOUT_MS,
+    Console,
+    Engine,
+    answers,
+    make_run,
+    move,
+    serious_violations,
+    sign_in,
+)
+from tests.web.conftest import MakeUser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-BUILD_TIMEOUT_S = 300.0
-#: Live updates are throttled to one a second per view; allow for a busy 2-core machine.
-LIVE_TIMEOUT_MS = 5000
-SERIOUS = ("serious", "critical")
-
-
-@dataclass(frozen=True)
-class Console:
-    base: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End the server and every process it started (they share its process group)."""
-    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(wait_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
-
-
-@pytest.fixture(scope="session")
-def console_db(pg_url: str) -> Iterator[str]:
-    """The console server's own database, migrated, dropped at the end."""
-    name = f"{RUN_TAG}_console"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = pg_url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    db.dispose_engines()
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(autouse=True)
-def console_database(console_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """This test talks to the console's database, emptied first."""
-    monkeypatch.setenv("DATABASE_URL", console_db)
-    config.get_settings.cache_clear()
-    db.dispose_engines()
-    with db.get_engine(console_db).begin() as conn:
-        for table in reversed(SQLModel.metadata.sorted_tables):
-            conn.execute(table.delete())
-    return console_db
-
-
-@pytest.fixture(scope="session")
-def console(
-    console_db: str, redis_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Console]:
-    """`etl-orchestrator web` on a free port, built once for the whole test session."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (or `make chromium`)")
-    folder = tmp_path_factory.mktemp("console")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": console_db,
-        "REDIS_URL": redis_db,
-        "ETL_PARALLEL_JOBS": "4",
-        "DATA_DIR": str(folder / "data"),
-        "BASE_URL": base,
-        "ETL_ENV": "Stage",
-        "GRANIAN_WORKERS": "2",
-        # The browser reaches the console from loopback: it stands in for a trusted proxy when
-        # a test sends the identity headers (no other test does).
-        "ETL_TRUSTED_PROXIES": "127.0.0.1",
-        "ETL_PROXY_GROUP_ROLES": "etl-ops=operator,etl-staff=viewer",
-    }
-    log = folder / "web.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "etl_orchestrator", "web", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + BUILD_TIMEOUT_S
-        while not _answers(f"{base}/healthz"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the console did not start; its output:\n{log.read_text()[-4000:]}")
-            time.sleep(0.25)
-        yield Console(base, log)
-    finally:
-        _stop(process)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Module scope: Playwright's sync API holds an event loop open, which async tests after
-    this module could not run beside."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def axe_script() -> Path:
-    """axe-core from npm, installed under the repo's node_modules/ the first time."""
-    if not AXE.exists():
-        subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-save",
-                "--no-package-lock",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(ROOT),
-                "axe-core@4",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-    return AXE
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
-
-
-@pytest.fixture
-def publishing() -> Iterator[None]:
-    """Run changes made by the test reach etl:events, as the engine's would."""
-    events.install()
-    yield
-    db.remove_after_commit_hook(events.publish)
-
-
-def sign_in(page: Page, console: Console, person: Person, path: str = "/") -> None:
-    """Open `path`, get sent to sign in, sign in, and land back on `path`."""
-    page.goto(console.base + path)
-    expect(page).to_have_url(re.compile(r"/signin/?(\?|$)"))
-    page.fill("#username", person.username)
-    page.fill("#password", person.password)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(console.base + path)
-    expect(page.locator("#etl-user")).to_contain_text(person.username)
-
-
-def make_run(job_id: str = "load_sales") -> int:
-    with session_scope() as session:
-        if session.get(Job, job_id) is None:
-            session.add(Job(job_id=job_id, name=job_id))
-            session.flush()
-        [run_id] = runs.trigger(session, job_id=job_id, reason="test", audit_action=None).run_ids
-        return run_id
-
-
-def move(run_id: int, *statuses: RunStatus, **fields: Any) -> None:
-    for status in statuses:
-        with session_scope() as session:
-            run = session.get(Run, run_id)
-            assert run is not None
-            extra = fields if status == statuses[-1] else {}
-            transition(session, run, status, detail=f"test: {status}", **extra)
 
 
 def _upgrade_status(console: Console, origin: str) -> str:
@@ -258,7 +54,7 @@ def test_only_the_configured_origin_may_open_the_websocket(console: Console):
 
 
 def test_liveness_is_public_and_the_health_report_needs_a_session(console: Console):
-    assert _answers(f"{console.base}/healthz")
+    assert answers(f"{console.base}/healthz")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{console.base}/api/health", timeout=5)
     assert refused.value.code == 401
@@ -399,20 +195,6 @@ def _failed_run_with_an_attempt() -> int:
     return run_id
 
 
-def _serious_violations(page: Page, axe: Path) -> list[dict[str, Any]]:
-    page.mouse.move(0, 0)  # hover colours are not what a page looks like at rest
-    page.add_script_tag(path=str(axe))
-    result = page.evaluate(
-        """async () => await axe.run(document, {
-               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"""
-    )
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
-        for v in result["violations"]
-        if v["impact"] in SERIOUS
-    ]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_sign_in_overview_and_run_pages_have_no_serious_accessibility_violations(
     browser: Browser, console: Console, make_user: MakeUser, axe_script: Path, scheme: str
@@ -423,15 +205,15 @@ def test_sign_in_overview_and_run_pages_have_no_serious_accessibility_violations
     found: dict[str, Any] = {}
     page.goto(console.base + "/signin?error=invalid")
     expect(page.locator("#signin-error")).to_be_visible()
-    found["signin"] = _serious_violations(page, axe_script)
+    found["signin"] = serious_violations(page, axe_script)
     sign_in(page, console, make_user("operator"))
     expect(page.locator(f"#latest-runs tr[data-run-id='{run_id}']")).to_be_visible()
     # No scheduler or worker runs here: the health check's alert is on the page, audited too.
     expect(page.get_by_role("alert")).to_contain_text("The system is degraded")
-    found["overview"] = _serious_violations(page, axe_script)
+    found["overview"] = serious_violations(page, axe_script)
     page.goto(f"{console.base}/runs/{run_id}")
     expect(page.locator("#run-error")).to_contain_text("bad row 7")
-    found["run"] = _serious_violations(page, axe_script)
+    found["run"] = serious_violations(page, axe_script)
     ctx.close()
     assert found == {"signin": [], "overview": [], "run": []}, json.dumps(found, indent=1)
 
@@ -541,49 +323,6 @@ def test_without_polling_a_pushed_change_shows_within_a_second_with_toast_and_an
     expect(page.locator("#etl-announcer")).to_have_text(
         f"Run {run_id} of load_sales is now failed", timeout=1000
     )
-
-
-@dataclass
-class Engine:
-    """A real scheduler and worker on the console's database and Redis, started by the test."""
-
-    env: dict[str, str]
-    log: Path
-    processes: dict[str, subprocess.Popen[bytes]]
-
-    def start(self, command: str) -> None:
-        with self.log.open("a") as out:
-            self.processes[command] = subprocess.Popen(
-                [sys.executable, "-m", "etl_orchestrator", command],
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def stop(self, command: str) -> None:
-        _stop(self.processes.pop(command))
-
-
-@pytest.fixture
-def engine(
-    console_database: str, redis_db: str, tmp_path: Path, console: Console
-) -> Iterator[Engine]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": console_database,
-        "REDIS_URL": redis_db,
-        "DATA_DIR": str(tmp_path / "data"),
-        "ETL_PARALLEL_JOBS": "4",
-    }
-    running = Engine(env, tmp_path / "engine.log", {})
-    try:
-        yield running
-    finally:
-        for command in list(running.processes):
-            running.stop(command)
 
 
 def test_the_health_banner_follows_the_scheduler_and_can_be_checked_again(

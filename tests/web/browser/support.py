@@ -1,0 +1,132 @@
+"""What the browser tests share: the console server, sign-in, run factories, the axe audit."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.models import Job, Run
+from etl_orchestrator.services import runs
+from etl_orchestrator.states import RunStatus, transition
+from tests.web.conftest import Person
+
+ROOT = Path(__file__).resolve().parents[3]
+CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+BUILD_TIMEOUT_S = 300.0
+#: Live updates are throttled to one a second per view; allow for a busy 2-core machine.
+LIVE_TIMEOUT_MS = 5000
+SERIOUS = ("serious", "critical")
+
+
+@dataclass(frozen=True)
+class Console:
+    base: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End the server and every process it started (they share its process group)."""
+    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
+def sign_in(page: Page, console: Console, person: Person, path: str = "/") -> None:
+    """Open `path`, get sent to sign in, sign in, and land back on `path`."""
+    page.goto(console.base + path)
+    expect(page).to_have_url(re.compile(r"/signin/?(\?|$)"))
+    page.fill("#username", person.username)
+    page.fill("#password", person.password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(console.base + path)
+    expect(page.locator("#etl-user")).to_contain_text(person.username)
+
+
+def make_run(job_id: str = "load_sales") -> int:
+    with session_scope() as session:
+        if session.get(Job, job_id) is None:
+            session.add(Job(job_id=job_id, name=job_id))
+            session.flush()
+        [run_id] = runs.trigger(session, job_id=job_id, reason="test", audit_action=None).run_ids
+        return run_id
+
+
+def move(run_id: int, *statuses: RunStatus, **fields: Any) -> None:
+    for status in statuses:
+        with session_scope() as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            extra = fields if status == statuses[-1] else {}
+            transition(session, run, status, detail=f"test: {status}", **extra)
+
+
+def serious_violations(page: Page, axe: Path) -> list[dict[str, Any]]:
+    page.mouse.move(0, 0)  # hover colours are not what a page looks like at rest
+    page.add_script_tag(path=str(axe))
+    result = page.evaluate(
+        """async () => await axe.run(document, {
+               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"""
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in SERIOUS
+    ]
+
+
+@dataclass
+class Engine:
+    """A real scheduler and worker on the console's database and Redis, started by the test."""
+
+    env: dict[str, str]
+    log: Path
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def start(self, command: str) -> None:
+        with self.log.open("a") as out:
+            self.processes[command] = subprocess.Popen(
+                [sys.executable, "-m", "etl_orchestrator", command],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def stop(self, command: str) -> None:
+        stop(self.processes.pop(command))
