@@ -41,6 +41,25 @@ class Settings(BaseSettings):
     ] = ()
     #: Proxy group -> console role; a proxied user gets the highest role of their groups.
     etl_proxy_group_roles: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    #: Prometheus that scrapes /metrics (the console's Metrics views read it); empty: none.
+    prometheus_url: str = ""
+    #: Grafana base URL and the uid of the shipped dashboard (deploy/); empty: no links.
+    grafana_url: str = ""
+    grafana_dashboard_uid: str = "etl-orchestrator"
+    #: How Grafana panels are embedded: "off", "anonymous" or "jwt" (a signed URL).
+    grafana_embed: Literal["off", "anonymous", "jwt"] = "off"
+    grafana_jwt_secret: str = ""
+    #: Slack incoming-webhook URL for alerts; empty: no Slack alerts.
+    slack_webhook_url: str = ""
+    #: SMTP server for alert e-mail; empty host: no e-mail alerts.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    alert_email_from: str = "etl-orchestrator@localhost"
+    #: Comma-separated recipients of alert e-mail.
+    alert_email_to: str = ""
 
     @field_validator("etl_jobs_modules", mode="before")
     @classmethod

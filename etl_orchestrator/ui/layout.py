@@ -13,6 +13,7 @@ import reflex as rx
 from etl_orchestrator.config import get_settings
 from etl_orchestrator.ui.components.native_form import native_form
 from etl_orchestrator.ui.components.poller import poller
+from etl_orchestrator.ui.components.run_modal import run_modal
 from etl_orchestrator.ui.state import AuthState, LiveControl, LiveFeed, ToastState
 
 APP_NAME = "ETL Orchestrator"
@@ -238,6 +239,8 @@ def frame(
         health_alert(),
         rx.el.main(*children, id="main", class_name="etl-main"),
         toasts(in_view),
+        # One run modal for every page: any page opens it with RunModalState.show(...).
+        run_modal(),
         # The page's own refresh, in case pushed updates stop arriving; stopped while paused.
         poller(
             interval_ms=rx.cond(LiveControl.paused, 0, LiveControl.poll_ms),
