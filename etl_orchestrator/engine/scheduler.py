@@ -33,6 +33,7 @@ from arq.connections import ArqRedis, create_pool
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
+from etl_orchestrator.config import ConfigError
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.dispatcher import Dispatcher
 from etl_orchestrator.engine.leader import (
@@ -54,6 +55,9 @@ TRANSIENT = (SQLAlchemyOperationalError, RedisError, OSError, TimeoutError)
 REAPER_MODULE = "etl_orchestrator.engine.reaper"
 RETENTION_MODULE = "etl_orchestrator.engine.retention"
 REAP_EVERY_S = 5.0
+#: Test-only fault switch: a scheduler started with it set to 1 runs no reaper, so the fault
+#: drills can prove they fail without it. Never set it in production.
+FAULT_NO_REAPER_ENV = "ETL_FAULT_DISABLE_REAPER"
 CLEANUP_EVERY_S = 60.0
 
 
@@ -140,8 +144,20 @@ class Scheduler:
         """The reaper (every 5 s) and retention cleanup (every 60 s), where installed."""
         hooks: list[Hook] = []
         reaper = optional_module(REAPER_MODULE)
+        if os.environ.get(FAULT_NO_REAPER_ENV) == "1":
+            log.warning(
+                "%s=1: the reaper is disabled (a test-only fault switch)", FAULT_NO_REAPER_ENV
+            )
+            reaper = None
         if reaper is not None:
             self._reaper = reaper.Reaper()
+            if reaper.lease_s() <= REAP_EVERY_S:
+                # Every pass would look like the first after an outage (which waits one lease
+                # more), and nothing would ever be reaped.
+                raise ConfigError(
+                    f"{reaper.LEASE_ENV}={reaper.lease_s():g} is too short for the scheduler: "
+                    f"it must be longer than the {REAP_EVERY_S:g} s between reaper passes"
+                )
             hooks.append(Hook(name="reaper", fn=self._reap, every_s=REAP_EVERY_S))
         retention = optional_module(RETENTION_MODULE)
         if retention is not None:

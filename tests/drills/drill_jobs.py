@@ -33,3 +33,16 @@ def drill_nap(ctx: RunContext, p: NapParams) -> None:
     note("start", ctx)
     time.sleep(p.seconds)
     note("end", ctx)
+
+
+@job(
+    id="drill_nap_twice",
+    params=NapParams,
+    retry=RetryPolicy(max_attempts=2, base_s=0.2, jitter=0),
+    timeout_s=60,
+)
+def drill_nap_twice(ctx: RunContext, p: NapParams) -> None:
+    """Like drill_nap, with a second attempt for a run whose worker died under it."""
+    note("start", ctx)
+    time.sleep(p.seconds)
+    note("end", ctx)

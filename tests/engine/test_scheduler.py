@@ -17,9 +17,16 @@ import redis
 from sqlmodel import col, select
 
 from etl_orchestrator import config, db, redis_conn
+from etl_orchestrator.config import ConfigError
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.leader import LEADER_KEY, scheduler_heartbeat_age
-from etl_orchestrator.engine.scheduler import REAPER_MODULE, RETENTION_MODULE, Hook, Scheduler
+from etl_orchestrator.engine.scheduler import (
+    FAULT_NO_REAPER_ENV,
+    REAPER_MODULE,
+    RETENTION_MODULE,
+    Hook,
+    Scheduler,
+)
 from etl_orchestrator.jobs import RunContext
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.jobs.sync import sync_jobs
@@ -216,6 +223,19 @@ def test_the_default_hooks_are_the_installed_reaper_and_retention() -> None:
         if importlib.util.find_spec(module) is not None
     }
     assert {hook.name for hook in Scheduler().hooks} == installed
+
+
+def test_a_heartbeat_lease_shorter_than_the_reaper_interval_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ETL_HEARTBEAT_LEASE_S", "3")
+    with pytest.raises(ConfigError, match="ETL_HEARTBEAT_LEASE_S=3 is too short"):
+        Scheduler()
+
+
+def test_the_fault_switch_leaves_the_reaper_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAULT_NO_REAPER_ENV, "1")
+    assert "reaper" not in {hook.name for hook in Scheduler().hooks}
 
 
 async def test_the_leader_runs_the_installed_reaper_and_retention_without_errors(
