@@ -192,6 +192,9 @@ def list_jobs(
         raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
     if last_outcome is not None and last_outcome not in OUTCOMES:
         raise ValueError(f"unknown last outcome {last_outcome!r}: use success or fail")
+    if any("\x00" in text for text in (search or "", domain or "", *tags)):
+        # No job id, name, tag or domain can hold a NUL (PostgreSQL refuses it in text).
+        return JobPage(jobs=[], next_cursor=None)
     key_col = SORTS[sort]
     deps = (
         select(func.count())

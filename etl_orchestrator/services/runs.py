@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
@@ -59,6 +60,24 @@ def _unknown(job_id: str, known: list[str]) -> UnknownJobError:
     )
 
 
+#: Longest reason kept; a longer one is almost surely a paste gone wrong.
+MAX_REASON_CHARS = 2000
+
+
+def _check_text(*, job_id: str, reason: str, requested_by: str) -> None:
+    """Text the database would refuse (PostgreSQL holds no NUL character) is refused here,
+    with a message, before anything is written."""
+    for name, value in (("job id", job_id), ("reason", reason), ("user name", requested_by)):
+        if "\x00" in value:
+            raise TriggerError(f"the {name} contains a NUL character: remove it and try again")
+    if len(reason) > MAX_REASON_CHARS:
+        raise TriggerError(
+            f"the reason is {len(reason)} characters long: keep it under {MAX_REASON_CHARS}"
+        )
+    if len(requested_by) > 128:
+        raise TriggerError("the user name is longer than 128 characters")
+
+
 def validate_params(
     spec: JobSpec | None, job_id: str, params: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -92,7 +111,13 @@ def validate_params(
         }
         detail = "; ".join(f"{name}: {msg}" for name, msg in errors.items())
         raise ParamsError(f"invalid params for job {job_id!r}: {detail}", errors) from None
-    return model.model_dump(mode="json")
+    clean = model.model_dump(mode="json")
+    if "\\u0000" in json.dumps(clean):
+        raise ParamsError(
+            f"invalid params for job {job_id!r}: a value contains a NUL character",
+            {"params": "remove the NUL character"},
+        )
+    return clean
 
 
 def _dependency_map(session: Session, *, downstream: bool) -> dict[str, list[str]]:
@@ -150,6 +175,7 @@ def trigger(
     upstream job outside the batch holds it too, until the dispatcher sees a recent enough
     success of that job (see engine/dispatch.py); other triggers ignore outside upstreams.
     """
+    _check_text(job_id=job_id, reason=reason, requested_by=requested_by)
     job = session.get(Job, job_id)
     if job is None:
         raise _unknown(job_id, list(session.exec(select(Job.job_id))))
