@@ -128,13 +128,16 @@ def _schema_type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
 
 
 def param_rows(schema: dict[str, Any] | None) -> list[ParamRow]:
-    """A job's parameter schema (JSON Schema of an object) as one row per property."""
+    """A job's parameter schema (JSON Schema of an object) as one row per property.
+
+    Required parameters first, then by name: PostgreSQL's JSONB does not keep the declared order.
+    """
     if not schema:
         return []
     props = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     defs = schema.get("$defs") or schema.get("definitions") or {}
-    return [
+    rows = [
         ParamRow(
             name=name,
             type=_schema_type(prop, defs),
@@ -145,6 +148,7 @@ def param_rows(schema: dict[str, Any] | None) -> list[ParamRow]:
         for name, prop in props.items()
         if isinstance(prop, dict)
     ]
+    return sorted(rows, key=lambda row: (not row.required, row.name))
 
 
 def _config(job: Job) -> dict[str, Any]:
