@@ -64,6 +64,21 @@ def _event(handler: Any, *args: Any) -> EventSpec:
     return spec
 
 
+def _focus_opener_js(run_id: int) -> str:
+    """Focus back on what opened the drawer (its run's row, else the Runs tab) once it is gone.
+
+    Radix returns focus only to a Dialog.Trigger, and this drawer is opened from the server.
+    """
+    target = json.dumps(f"tr[data-run-id='{int(run_id)}'] .etl-run-open")
+    return (
+        "(() => { const t0 = Date.now(); const go = () => {"
+        " if (document.getElementById('run-drawer') && Date.now() - t0 < 3000) {"
+        " requestAnimationFrame(go); return; }"
+        f" (document.querySelector({target}) || document.getElementById('tab-runs'))?.focus();"
+        " }; go(); })()"
+    )
+
+
 def job_id_of_path(path: str) -> str | None:
     match = _JOB_PATH.match(path)
     return unquote(match.group(1)) if match else None
@@ -185,10 +200,12 @@ class JobPageState(rx.State):
         await self._open(int(run_id))
         return None
 
-    def set_drawer_open(self, value: bool) -> None:
+    def set_drawer_open(self, value: bool) -> Any:
         # Opening goes through open_run (it joins the run's feed); this only closes.
-        if not value:
-            self.drawer_open = False
+        if value or not self.drawer_open:
+            return None
+        self.drawer_open = False
+        return rx.call_script(_focus_opener_js(self.drawer_run))
 
     def show_tab(self, tab: str) -> Any:
         if tab not in TABS or not self.job.found:
