@@ -25,6 +25,7 @@ from etl_orchestrator.ui.components.countdown import countdown
 from etl_orchestrator.ui.components.dag_view import DagState, dag_view
 from etl_orchestrator.ui.components.job_metrics import JobMetricsState, job_metrics
 from etl_orchestrator.ui.components.log_view import LogViewState, log_view
+from etl_orchestrator.ui.components.poller import poller
 from etl_orchestrator.ui.components.run_modal import RunModalState
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.table_section import table_section
@@ -32,11 +33,13 @@ from etl_orchestrator.ui.components.timestamp import timestamp
 from etl_orchestrator.ui.layout import frame
 from etl_orchestrator.ui.state import (
     AuthState,
+    LiveControl,
     LiveFeed,
     RunFeed,
     join_live,
     join_run,
     run_id_of_path,
+    signed_in,
     signin_redirect,
 )
 from etl_orchestrator.web import drawer_actions, job_views, sessions, snapshots
@@ -51,6 +54,8 @@ TAB_LABELS = {
     "metrics": "Metrics",
 }
 _JOB_PATH = re.compile(r"^/jobs/([^/?#]{1,384})/?$")
+#: The newest page of runs is re-read this often while the Runs tab is shown and live.
+RUNS_REFRESH_MS = 5000
 #: How many older-page cursors the Runs tab remembers for "Newer" (a bounded stack).
 MAX_CURSORS = 200
 
@@ -240,9 +245,14 @@ class JobPageState(rx.State):
         self.page_no = len(self._cursors)
         self._load_runs(self._cursors[-1] if self._cursors else None)
 
-    def refresh_runs(self) -> None:
-        if self.job.found:
-            self._load_runs(self._cursors[-1] if self._cursors else None)
+    def refresh_runs(self) -> Any:
+        """Re-read the page of runs on screen ("Refresh", and every few seconds on page 1)."""
+        if not self.job.found:
+            return None
+        if signed_in(self) is None:
+            return signin_redirect(self)
+        self._load_runs(self._cursors[-1] if self._cursors else None)
+        return None
 
     def _say(self, text: str, *, ok: bool, run_id: int = 0) -> None:
         self.notice, self.notice_ok, self.notice_run = text, ok, run_id
@@ -482,6 +492,13 @@ def _runs() -> rx.Component:
             ),
             spacing="3",
             align="center",
+        ),
+        # Mounted with the tab only; older pages hold still while someone reads them.
+        poller(
+            interval_ms=rx.cond(
+                LiveControl.paused | (JobPageState.page_no > 0), 0, RUNS_REFRESH_MS
+            ),
+            on_tick=JobPageState.refresh_runs,
         ),
         width="100%",
     )
@@ -750,12 +767,27 @@ def _drawer_body() -> rx.Component:
     )
 
 
+def _drawer_live_toggle() -> rx.Component:
+    """The frame's pause switch is behind the modal drawer: the drawer has its own."""
+    return rx.button(
+        rx.icon(rx.cond(LiveControl.paused, "play", "pause"), aria_hidden="true"),
+        "Pause live updates",
+        type="button",
+        size="1",
+        variant=rx.cond(LiveControl.paused, "solid", "soft"),
+        aria_pressed=rx.cond(LiveControl.paused, "true", "false"),
+        on_click=LiveControl.toggle,
+        id="run-live-toggle",
+    )
+
+
 def _drawer() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
             rx.hstack(
                 rx.dialog.title("Run ", JobPageState.drawer_run, margin="0"),
                 rx.spacer(),
+                _drawer_live_toggle(),
                 rx.button(
                     "Logs",
                     type="button",
@@ -769,6 +801,7 @@ def _drawer() -> rx.Component:
                 ),
                 align="center",
                 spacing="2",
+                wrap="wrap",
             ),
             rx.dialog.description(
                 "Run of ", rx.code(RUN.job_id), ", live while it is active.", size="2"

@@ -94,7 +94,8 @@ def test_a_deep_link_survives_sign_in(page: Page, console: Console, make_user: M
     run_id = make_run()
     sign_in(page, console, make_user("viewer"), f"/runs/{run_id}")
     # The run opens in its job page's drawer (a modal dialog, titled with the run).
-    expect(page.get_by_role("dialog").get_by_role("heading")).to_have_text(f"Run {run_id}")
+    title = page.get_by_role("dialog").get_by_role("heading", level=2)
+    expect(title).to_have_text(f"Run {run_id}")
     expect(page.locator("#run-summary")).to_contain_text("load_sales")
 
 
