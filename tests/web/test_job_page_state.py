@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import AuditEntry, Job, Run
-from etl_orchestrator.ui.pages.job import JobPageState
+from etl_orchestrator.ui.pages.job_state import JobPageState
 from etl_orchestrator.web import sessions
 from tests.web.conftest import MakeUser
 
