@@ -94,7 +94,7 @@ def _timeline_item(event: Any) -> rx.Component:
 
 def _timeline() -> rx.Component:
     return rx.el.section(
-        rx.heading("Timeline", as_="h3", size="3"),
+        rx.heading("Timeline", as_="h2", size="3"),
         rx.el.ol(rx.foreach(RUN.timeline, _timeline_item), class_name="etl-plain-list"),
         id="run-timeline",
     )
@@ -152,7 +152,7 @@ def _attempt(attempt: Any) -> rx.Component:
 
 def _attempts() -> rx.Component:
     return rx.el.section(
-        rx.heading("Attempts", as_="h3", size="3"),
+        rx.heading("Attempts", as_="h2", size="3"),
         rx.cond(
             RUN.attempt_rows.length() > 0,
             rx.el.ol(rx.foreach(RUN.attempt_rows, _attempt), class_name="etl-plain-list"),
@@ -170,7 +170,7 @@ def _error() -> rx.Component:
             rx.heading(
                 "Error",
                 rx.cond(run.error_class, rx.text(" (", run.error_class, ")", as_="span")),
-                as_="h3",
+                as_="h2",
                 size="3",
             ),
             scroll_pre(run.error_excerpt, "Error excerpt"),
@@ -182,7 +182,7 @@ def _error() -> rx.Component:
 def _lineage() -> rx.Component:
     run = RUN
     return rx.el.section(
-        rx.heading("Lineage", as_="h3", size="3"),
+        rx.heading("Lineage", as_="h2", size="3"),
         rx.data_list.root(
             fact("Records read", run.records_read),
             fact("Records written", run.records_written),
@@ -228,7 +228,7 @@ def _actions() -> rx.Component:
     return rx.cond(
         AuthState.can_operate,
         rx.el.section(
-            rx.heading("Actions", as_="h3", size="3"),
+            rx.heading("Actions", as_="h2", size="3"),
             rx.vstack(
                 rx.cond(run.can_retry, _reason_form("retry", "Retry", JobPageState.retry)),
                 rx.cond(run.can_cancel, _reason_form("cancel", "Cancel run", JobPageState.cancel)),
