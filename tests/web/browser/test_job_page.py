@@ -189,3 +189,22 @@ def test_the_job_page_tabs_and_the_open_drawer_have_no_serious_accessibility_vio
     found["drawer"] = serious_violations(page, axe_script, within="[role=dialog]")
     ctx.close()
     assert all(not v for v in found.values()), json.dumps(found, indent=1)
+
+
+def test_the_job_page_and_its_drawer_fit_a_360_pixel_wide_screen(
+    browser: Browser, console: Console, make_user: MakeUser
+):
+    run_id = make_run()
+    ctx = browser.new_context(viewport={"width": 360, "height": 740})
+    page = ctx.new_page()
+    sign_in(page, console, make_user("operator"), "/jobs/load_sales?tab=runs")
+    expect(page.locator(f"#job-runs tr[data-run-id='{run_id}']")).to_be_visible()
+    widths = {"runs": page.evaluate("document.documentElement.scrollWidth")}
+    page.get_by_role("tab", name="Overview").click()
+    expect(page.locator("#job-config")).to_be_visible()
+    widths["overview"] = page.evaluate("document.documentElement.scrollWidth")
+    page.goto(f"{console.base}/runs/{run_id}")
+    expect(_drawer(page).locator("#run-summary")).to_contain_text("queued")
+    widths["drawer"] = page.evaluate("document.documentElement.scrollWidth")
+    ctx.close()
+    assert widths == {"runs": 360, "overview": 360, "drawer": 360}
