@@ -51,19 +51,24 @@ def event(handler: Any, *args: Any) -> EventSpec:
     return spec
 
 
-def _focus_opener_js(run_id: int) -> str:
-    """Focus back on what opened the drawer (its run's row, else the Runs tab) once it is gone.
+def _focus_after_drawer_js(*selectors: str) -> str:
+    """Once the drawer is gone, focus the first of `selectors` on the page.
 
     Radix returns focus only to a Dialog.Trigger, and this drawer is opened from the server.
     """
-    target = json.dumps(f"tr[data-run-id='{int(run_id)}'] .etl-run-open")
+    targets = json.dumps(list(selectors))
     return (
         "(() => { const t0 = Date.now(); const go = () => {"
         " if (document.getElementById('run-drawer') && Date.now() - t0 < 3000) {"
         " requestAnimationFrame(go); return; }"
-        f" (document.querySelector({target}) || document.getElementById('tab-runs'))?.focus();"
-        " }; go(); })()"
+        f" const el = {targets}.map((s) => document.querySelector(s)).find((e) => e);"
+        " el?.focus(); }; go(); })()"
     )
+
+
+def _focus_opener_js(run_id: int) -> str:
+    """Back to what opened the drawer: its run's row, else the Runs tab."""
+    return _focus_after_drawer_js(f"tr[data-run-id='{int(run_id)}'] .etl-run-open", "#tab-runs")
 
 
 def job_id_of_path(path: str) -> str | None:
@@ -211,7 +216,7 @@ class JobPageState(rx.State):
     def logs_of_drawer_run(self) -> Any:
         """ "Logs" in the drawer: close it and follow its run in the Logs tab."""
         self.drawer_open = False
-        return self.show_tab("logs")
+        return [*(self.show_tab("logs") or []), rx.call_script(_focus_after_drawer_js("#tab-logs"))]
 
     def older(self) -> None:
         if not self.has_older or len(self._cursors) >= MAX_CURSORS:
