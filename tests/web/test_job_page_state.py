@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import AuditEntry, Job, Run
 from etl_orchestrator.ui.pages.job_state import JobPageState
-from etl_orchestrator.web import sessions
+from etl_orchestrator.web import job_views, sessions
 from tests.web.conftest import MakeUser
 
 
@@ -136,3 +136,34 @@ async def test_without_a_session_the_action_redirects_to_sign_in(run_in):
     assert await state.retry({"reason": "x"}) is not None
     assert run_count() == 1
     assert audit("run.retry") == []
+
+
+@pytest.mark.parametrize(
+    ("tab", "sent"),
+    [
+        ("overview", []),
+        ("dag", ["load"]),
+        ("runs", []),
+        ("logs", ["follow"]),
+        ("metrics", ["load"]),
+    ],
+)
+async def test_showing_a_tab_puts_it_in_the_url_and_loads_its_content(
+    make_user: MakeUser, run_in, tab: str, sent: list[str]
+):
+    make_user("viewer")
+    run_id = run_in("running")
+    state = await drawer_as("viewer", run_id)
+    state.job = job_views.JobOverview(found=True, job_id="load", previous_run_id=run_id)
+    events = state.show_tab(tab)
+    assert state.tab == tab
+    assert [e.handler.fn.__name__ for e in events[1:]] == sent
+    assert f"/jobs/load?tab={tab}" in str(events[0])
+
+
+async def test_an_unknown_tab_is_ignored(make_user: MakeUser, run_in):
+    make_user("viewer")
+    state = await drawer_as("viewer", run_in("running"))
+    state.job = job_views.JobOverview(found=True, job_id="load")
+    assert state.show_tab("secrets") is None
+    assert state.tab == "overview"
