@@ -20,7 +20,7 @@ LATEST_RUNS = 20
 COUNT_WINDOW = timedelta(hours=24)
 EXCERPT_CHARS = 2000
 #: A traceback is shown whole up to this size (then its end, where the error is).
-TRACEBACK_CHARS = 20_000
+TRACEBACK_CHARS = 10_000
 #: A run's timeline is short (a few events per attempt); this bounds a pathological one.
 MAX_EVENTS = 300
 #: The order statuses are listed in: in flight first, then how runs end.

@@ -70,7 +70,8 @@ def _summary() -> rx.Component:
             ),
         ),
         fact("Took", rx.cond(run.duration, run.duration, "—")),
-        orientation="vertical",
+        orientation=rx.breakpoints(initial="vertical", sm="horizontal"),
+        size="1",
         id="run-summary",
     )
 
@@ -78,7 +79,7 @@ def _summary() -> rx.Component:
 def _timeline_item(event: Any) -> rx.Component:
     return rx.el.li(
         rx.hstack(
-            timestamp(event.ts),
+            rx.text(timestamp(event.ts), size="1", weight="medium", as_="span"),
             status_badge(event.to_status),
             rx.cond(event.attempt > 0, rx.text("attempt ", event.attempt, size="1")),
             rx.cond(event.wait, rx.text(event.wait, size="1", weight="bold")),
@@ -194,7 +195,8 @@ def _lineage() -> rx.Component:
                 run.retry_of > 0,
                 fact("Retry of", rx.link(f"Run {run.retry_of}", href=f"/runs/{run.retry_of}")),
             ),
-            orientation="vertical",
+            orientation=rx.breakpoints(initial="vertical", sm="horizontal"),
+            size="1",
         ),
         rx.text("Parameters", weight="bold", size="2"),
         scroll_pre(run.params_json, "Run parameters (JSON)"),
