@@ -184,6 +184,9 @@ async def join_run(state: rx.State, run_id: int) -> RunFeed:
     with session_scope() as session:
         feed._apply(snapshots.run_summary(session, run_id))
     await asyncio.to_thread(watch_run, sync_client(), run_id)
+    # Polls and resumes follow this run too (a job page's drawer shows it at any path).
+    control = await state.get_state(LiveControl)
+    control._run_id = run_id
     return feed
 
 
@@ -204,6 +207,8 @@ class LiveControl(rx.State):
     checking: rx.Field[bool] = rx.field(False)
     _frozen_live: dict[str, Any] | None = None
     _frozen_run: snapshots.RunSummary | None = None
+    #: The run this client follows (join_run), whatever the page's path; 0: none.
+    _run_id: int = 0
     _last_poll: float = 0.0
     _last_check: float = 0.0
 
@@ -211,6 +216,10 @@ class LiveControl(rx.State):
         self.paused = False
         self.poll_ms = int(poll_s * 1000)
         self._frozen_live, self._frozen_run = None, None
+        self._run_id = 0
+
+    def _followed_run(self) -> int | None:
+        return self._run_id or run_id_of_path(self.router.url.path)
 
     async def toggle(self) -> Any:
         if self.paused:
@@ -248,8 +257,8 @@ class LiveControl(rx.State):
     async def _resume(self) -> Any:
         if signed_in(self) is None:
             return signin_redirect(self)
+        run_id = self._followed_run()
         await join_live(self)
-        run_id = run_id_of_path(self.router.url.path)
         if run_id is not None:
             await join_run(self, run_id)
         return None
@@ -284,7 +293,7 @@ class LiveControl(rx.State):
         if self.paused or self.poll_ms <= 0 or now - self._last_poll < MIN_POLL_S:
             return None
         self._last_poll = now
-        run_id = run_id_of_path(self.router.url.path)
+        run_id = self._followed_run()
         # Every open page polls: keep the database reads off the event loop.
         read = await asyncio.to_thread(_poll_read, self.router.headers.cookie, run_id)
         if read is None:

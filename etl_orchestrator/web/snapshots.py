@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -9,14 +10,19 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from etl_orchestrator.db import db_now
-from etl_orchestrator.models import Job, Run, RunAttempt
+from etl_orchestrator.models import Job, Run, RunAttempt, RunEvent
 from etl_orchestrator.services import settings
-from etl_orchestrator.states import HOLDS_SLOT, RunStatus
+from etl_orchestrator.services.run_actions import RETRYABLE
+from etl_orchestrator.states import FINAL, HOLDS_SLOT, RunStatus
 from etl_orchestrator.timeutil import iso
 
 LATEST_RUNS = 20
 COUNT_WINDOW = timedelta(hours=24)
 EXCERPT_CHARS = 2000
+#: A traceback is shown whole up to this size (then its end, where the error is).
+TRACEBACK_CHARS = 10_000
+#: A run's timeline is short (a few events per attempt); this bounds a pathological one.
+MAX_EVENTS = 300
 #: The order statuses are listed in: in flight first, then how runs end.
 STATUS_ORDER = (
     RunStatus.RUNNING,
@@ -70,6 +76,23 @@ class AttemptRow:
     duration: str = ""
     error_class: str = ""
     error: str = ""
+    #: The run drawer's detail: the error's type and whole message, and its traceback.
+    error_type: str = ""
+    error_message: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class TimelineRow:
+    """One status change of a run (dw_etl_run_events); `wait` is the backoff wait of a retry."""
+
+    ts: str = ""
+    from_status: str = ""
+    to_status: str = ""
+    attempt: int = 0
+    detail: str = ""
+    actor: str = ""
+    wait: str = ""
 
 
 @dataclass
@@ -96,6 +119,16 @@ class RunSummary:
     error_class: str = ""
     error_excerpt: str = ""
     attempt_rows: list[AttemptRow] = field(default_factory=list)
+    # What the job page's run drawer adds: lineage, the timeline and what may be done next.
+    records_read: str = ""
+    records_written: str = ""
+    affected_tables: list[str] = field(default_factory=list)
+    checksum: str = ""
+    params_json: str = ""
+    retry_of: int = 0
+    timeline: list[TimelineRow] = field(default_factory=list)
+    can_retry: bool = False
+    can_cancel: bool = False
 
 
 def _ts(value: datetime | None) -> str:
@@ -160,6 +193,50 @@ def overview(session: Session) -> Overview:
     )
 
 
+def _tail(text: str | None, limit: int) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= limit else "… " + text[-limit:]
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def timeline(session: Session, run_id: int) -> list[TimelineRow]:
+    """A run's status changes, oldest first; a retry says how long its backoff wait was."""
+    events = list(
+        session.exec(
+            select(RunEvent)
+            .where(col(RunEvent.run_id) == run_id)
+            .order_by(col(RunEvent.event_id))
+            .limit(MAX_EVENTS)
+        )
+    )
+    rows: list[TimelineRow] = []
+    for i, event in enumerate(events):
+        wait = ""
+        if event.to_status == RunStatus.RETRYING:
+            after = events[i + 1] if i + 1 < len(events) else None
+            wait = (
+                "waited " + format_duration((after.ts - event.ts).total_seconds())
+                if after is not None
+                else "waiting (backoff)"
+            )
+        rows.append(
+            TimelineRow(
+                ts=_ts(event.ts),
+                from_status=event.from_status or "",
+                to_status=event.to_status,
+                attempt=event.attempt,
+                detail=event.detail,
+                actor=event.actor,
+                wait=wait,
+            )
+        )
+    return rows
+
+
 def _attempt_row(attempt: RunAttempt) -> AttemptRow:
     error = ""
     if attempt.error_type or attempt.error_message:
@@ -173,6 +250,9 @@ def _attempt_row(attempt: RunAttempt) -> AttemptRow:
         duration=format_duration(attempt.duration_s),
         error_class=attempt.error_class or "",
         error=_excerpt(error),
+        error_type=attempt.error_type or "",
+        error_message=_tail(attempt.error_message, TRACEBACK_CHARS),
+        traceback=_tail(attempt.traceback, TRACEBACK_CHARS),
     )
 
 
@@ -204,6 +284,15 @@ def run_summary(session: Session, run_id: int) -> RunSummary:
         error_class=run.error_class or "",
         error_excerpt=_excerpt(run.error_excerpt),
         attempt_rows=[_attempt_row(a) for a in attempts],
+        records_read=_count(run.records_read),
+        records_written=_count(run.records_written),
+        affected_tables=list(run.affected_tables or []),
+        checksum=run.checksum or "",
+        params_json=json.dumps(run.params or {}, indent=2, sort_keys=True, default=str),
+        retry_of=run.retry_of or 0,
+        timeline=timeline(session, run_id),
+        can_retry=run.status in RETRYABLE,
+        can_cancel=run.status not in FINAL,
     )
 
 

@@ -6,9 +6,9 @@ import reflex as rx
 from reflex.istate.data import RouterData
 
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.models import Setting
+from etl_orchestrator.models import Job, Run, Setting
 from etl_orchestrator.services import settings
-from etl_orchestrator.ui.state import LiveControl, LiveFeed
+from etl_orchestrator.ui.state import LiveControl, LiveFeed, RunFeed
 from etl_orchestrator.web import sessions
 from tests.web.conftest import MakeUser
 
@@ -55,3 +55,25 @@ async def test_a_poll_refreshes_the_feed_but_not_when_paused_off_or_too_soon(
     assert [c.status for c in feed.counts][:1] == ["running"]
     await control.poll()
     assert control._last_poll == first  # a second poll within MIN_POLL_S is ignored
+
+
+async def test_a_poll_refreshes_the_run_a_job_pages_drawer_follows_whatever_the_path(
+    make_user: MakeUser,
+):
+    make_user("viewer")
+    with session_scope() as session:
+        session.add(Job(job_id="load", name="load"))
+        session.flush()
+        run = Run(job_id="load", batch_id="b", status="queued")
+        session.add(run)
+        session.flush()
+        run_id = run.run_id
+    assert run_id is not None
+    control = await control_as("viewer")  # at "/", not /runs/<id>
+    control._go_live(5.0)
+    control._run_id = run_id  # what join_run leaves for the drawer's run
+    await control.poll()
+    feed = await control.get_state(RunFeed)
+    assert (feed.run.run_id, feed.run.status) == (run_id, "queued")
+    control._go_live(5.0)  # a new page load follows no run until it joins one
+    assert control._run_id == 0

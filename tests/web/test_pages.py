@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 import reflex as rx
 
-from etl_orchestrator.ui.pages import home, run, signin
+from etl_orchestrator.ui.pages import home, job, run, signin
 
 
-@pytest.mark.parametrize("page", [signin.page, home.page, run.page], ids=["signin", "home", "run"])
+@pytest.mark.parametrize(
+    "page", [signin.page, home.page, run.page, job.page], ids=["signin", "home", "run", "job"]
+)
 def test_the_page_builds(page: Callable[[], rx.Component]):
     assert isinstance(page(), rx.Component)
