@@ -74,7 +74,8 @@ def test_filters_by_user_action_target_and_time(make_entry: MakeEntry) -> None:
 
 
 def test_parse_filter_reads_form_fields_and_explains_bad_ones() -> None:
-    parsed = audit_queries.parse_filter({"actor": "ann", "since": "2026-05-01", "until": "2026-05-01"})
+    fields = {"actor": "ann", "since": "2026-05-01", "until": "2026-05-01"}
+    parsed = audit_queries.parse_filter(fields)
     assert parsed.since == datetime(2026, 5, 1, tzinfo=UTC)
     assert parsed.until == datetime(2026, 5, 2, tzinfo=UTC)  # a bare date means the whole day
     assert audit_queries.parse_filter(dict(parse_qsl(audit_queries.filter_query(parsed)))) == parsed

@@ -68,7 +68,8 @@ def test_a_table_shows_its_newest_successful_real_run_with_count_and_checksum(
     make_run("extract", status="failed", records_written=9)
     make_run("extract", dry_run=True, records_written=11, checksum="dry")
     raw = tables()["raw"]
-    assert (raw.run_id, raw.job_id, raw.records_written, raw.checksum) == (newest, "extract", 7, "abc")
+    assert (raw.run_id, raw.job_id) == (newest, "extract")
+    assert (raw.records_written, raw.checksum) == (7, "abc")
     assert raw.ended_at == "2026-05-02T02:05:00Z"
 
 

@@ -51,7 +51,9 @@ def test_alert_visibility_needs_a_reason_and_a_boolean(any_db: str) -> None:
 def test_destinations_are_read_only_from_config_with_the_webhook_masked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T00/B00/SECRETXYZ1234")
+    monkeypatch.setenv(
+        "SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T00/B00/SECRETXYZ1234"
+    )
     monkeypatch.setenv("SMTP_HOST", "mail.example.org")
     monkeypatch.setenv("SMTP_PORT", "2525")
     monkeypatch.setenv("ALERT_EMAIL_TO", "")
