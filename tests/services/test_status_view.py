@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Job, Run
@@ -22,7 +23,7 @@ def test_status_lists_running_runs_recent_failures_and_upcoming_ticks(any_db: st
         )
         session.flush()
 
-        def run(status: str, **fields: object) -> Run:
+        def run(status: str, **fields: Any) -> Run:
             row = Run(job_id="a", batch_id="x", status=status, **fields)
             session.add(row)
             return row
