@@ -52,6 +52,8 @@ class TableFreshness:
     ended_at: str = ""
     scheduled_for: str = ""
     records_written: int | None = None
+    #: records_written for display ("12,345"), "" when unknown.
+    records: str = ""
     checksum: str = ""
     #: LATE, ON_TIME, NEVER or UNSCHEDULED.
     state: str = UNSCHEDULED
@@ -238,6 +240,8 @@ def table_freshness(
             row.ended_at = iso(write.ended_at) or ""
             row.scheduled_for = iso(write.scheduled_for) or ""
             row.records_written = write.records_written
+            if write.records_written is not None:
+                row.records = f"{write.records_written:,}"
             row.checksum = write.checksum or ""
         result.append(row)
     return result

@@ -139,3 +139,9 @@ def test_schedules_for_walks_up_to_the_nearest_jobs_with_a_cron() -> None:
     assert freshness.schedules_for("c", crons, upstreams) == [crons["a"]]
     assert freshness.schedules_for("a", crons, upstreams) == [crons["a"]]
     assert freshness.schedules_for("d", crons, upstreams) == []
+
+
+def test_records_are_formatted_for_display(make_run: MakeRun) -> None:
+    make_run("extract", records_written=1234567)
+    assert tables()["raw"].records == "1,234,567"
+    assert tables()["fact"].records == ""

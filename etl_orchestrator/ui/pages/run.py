@@ -10,6 +10,9 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.services.audit_queries import AuditRow, audit_for_run
+from etl_orchestrator.ui.components.run_audit import run_audit
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.table_section import table_section
 from etl_orchestrator.ui.components.timestamp import timestamp
@@ -29,6 +32,7 @@ RUN: Any = RunFeed.run
 
 class RunPageState(rx.State):
     bad_id: rx.Field[bool] = rx.field(False)
+    audit: rx.Field[list[AuditRow]] = rx.field(default_factory=list)  # the run's audit entries
 
     async def load(self) -> EventSpec | None:
         auth = await self.get_state(AuthState)
@@ -40,6 +44,8 @@ class RunPageState(rx.State):
         if run_id is None:
             return None
         await join_run(self, run_id)
+        with session_scope() as session:  # the run's audit entries (ui/components/run_audit.py)
+            self.audit = audit_for_run(session, run_id)
         return None
 
 
@@ -136,6 +142,7 @@ def page() -> rx.Component:
                     _summary(),
                     _error(),
                     _attempts(),
+                    run_audit(RunPageState.audit),
                     spacing="5",
                     width="100%",
                 ),
