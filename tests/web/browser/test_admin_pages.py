@@ -18,8 +18,8 @@ from sqlmodel import select
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs.registry import load_jobs
 from etl_orchestrator.jobs.sync import sync_jobs
-from etl_orchestrator.models import AuditEntry, Run
-from etl_orchestrator.services import audit, freshness, settings
+from etl_orchestrator.models import AuditEntry, Job, Run
+from etl_orchestrator.services import audit, freshness, run_actions, runs, settings
 from etl_orchestrator.states import RunStatus
 from etl_orchestrator.timeutil import utcnow
 from tests.web.browser.support import (
@@ -270,3 +270,24 @@ def test_the_admin_pages_have_no_serious_accessibility_violations(
         found[name] = serious_violations(page, axe_script)
     ctx.close()
     assert all(not v for v in found.values()), json.dumps(found, indent=1)
+
+
+def test_the_run_page_lists_the_runs_audit_entries(
+    page: Page, console: Console, make_user: MakeUser
+) -> None:
+    person = make_user("operator", "olly")
+    with session_scope() as session:
+        session.add(Job(job_id="load_sales", name="load_sales"))
+    with session_scope() as session:
+        [run_id] = runs.trigger(
+            session, job_id="load_sales", requested_by="olly", reason="late file"
+        ).run_ids
+    with session_scope() as session:
+        run_actions.cancel_run(session, run_id=run_id, actor="olly", reason="wrong day")
+    open_as(page, console, person, f"/runs/{run_id}")
+    entries = page.locator("#run-audit li")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0)).to_contain_text("run.trigger")
+    expect(entries.nth(0)).to_contain_text("late file")
+    expect(entries.nth(1)).to_contain_text("run.cancel")
+    expect(entries.nth(1)).to_contain_text("wrong day")
