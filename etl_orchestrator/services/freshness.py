@@ -16,19 +16,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, func, true
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
 from etl_orchestrator.cron import CronError, next_fire_times
-from etl_orchestrator.db import db_now
+from etl_orchestrator.db import db_now, is_sqlite
 from etl_orchestrator.models import Job, JobDependency, Run
 from etl_orchestrator.states import RunStatus
 from etl_orchestrator.timeutil import as_utc, iso
 
 #: How long after a due tick a table may stay unrefreshed before it counts as late.
 DEFAULT_GRACE = timedelta(minutes=30)
-#: Older successes looked at for a job whose newest success did not name a declared table.
-LOOKBACK_RUNS = 50
+#: Successes looked at per job: a declared table that none of them wrote shows as never written.
+LOOKBACK_RUNS = 10
 
 #: Lateness words shown on the page (always as text, never by colour alone).
 LATE, ON_TIME, NEVER, UNSCHEDULED = "late", "on time", "never written", "no schedule"
@@ -70,6 +71,7 @@ class _Write:
     scheduled_for: datetime | None
     records_written: int | None
     checksum: str | None
+    tables: tuple[str, ...]
 
 
 def schedules_for(
@@ -127,51 +129,66 @@ def _minutes(span: timedelta) -> str:
     return f"{int(span.total_seconds() // 60)} min"
 
 
-def _newest_successes(session: Session) -> dict[str, Run]:
-    """The newest succeeded real run of each job (one grouped query, then the rows by id)."""
-    newest = session.execute(
-        select(Run.job_id, func.max(Run.run_id))
-        .where(
-            col(Run.status) == RunStatus.SUCCEEDED,
-            col(Run.dry_run).is_(False),
+RUNS: Table = Run.metadata.tables["dw_etl_runs"]
+_WRITE_COLUMNS = (
+    "run_id",
+    "job_id",
+    "ended_at",
+    "scheduled_for",
+    "records_written",
+    "checksum",
+    "affected_tables",
+)
+
+
+def _recent_successes(session: Session) -> dict[str, list[_Write]]:
+    """Each job's newest LOOKBACK_RUNS succeeded real runs, newest first, in one query.
+
+    PostgreSQL walks each job's runs backwards on ix_dw_etl_runs_job_history (a LATERAL
+    subquery per job), so the cost follows the number of jobs, not of runs; SQLite (the embedded
+    default, small) numbers the runs with a window function.
+    """
+    wanted = (col(Run.status) == RunStatus.SUCCEEDED, col(Run.dry_run).is_(False))
+    fields = tuple(RUNS.c[name] for name in _WRITE_COLUMNS)
+    if is_sqlite(session):
+        numbered = (
+            sa_select(
+                *fields,
+                func.row_number()
+                .over(partition_by=col(Run.job_id), order_by=col(Run.run_id).desc())
+                .label("n"),
+            )
+            .where(*wanted)
+            .subquery()
         )
-        .group_by(col(Run.job_id))
-    ).all()
-    ids = [run_id for _, run_id in newest if run_id is not None]
-    if not ids:
-        return {}
-    rows = session.exec(select(Run).where(col(Run.run_id).in_(ids)))
-    return {run.job_id: run for run in rows}
-
-
-def _older_successes(session: Session, job_id: str, before: int) -> list[Run]:
-    query = (
-        select(Run)
-        .where(
-            col(Run.job_id) == job_id,
-            col(Run.run_id) < before,
-            col(Run.status) == RunStatus.SUCCEEDED,
-            col(Run.dry_run).is_(False),
+        query = sa_select(*(numbered.c[name] for name in _WRITE_COLUMNS)).where(
+            numbered.c.n <= LOOKBACK_RUNS
         )
-        .order_by(col(Run.run_id).desc())
-        .limit(LOOKBACK_RUNS)
-    )
-    return list(session.exec(query))
+    else:
+        per_job = (
+            sa_select(*fields)
+            .where(col(Run.job_id) == col(Job.job_id), *wanted)
+            .order_by(col(Run.run_id).desc())
+            .limit(LOOKBACK_RUNS)
+            .lateral()
+        )
+        query = (
+            sa_select(*(per_job.c[name] for name in _WRITE_COLUMNS))
+            .select_from(Job)
+            .join(per_job, true())
+        )
+    found: dict[str, list[_Write]] = {}
+    for run_id, job_id, ended, tick, written, checksum, tables in session.execute(query):
+        found.setdefault(job_id, []).append(
+            _Write(run_id, job_id, ended, tick, written, checksum, tuple(tables or ()))
+        )
+    for writes in found.values():
+        writes.sort(key=lambda w: w.run_id, reverse=True)
+    return found
 
 
-def _tables_of(run: Run, declared: Sequence[str]) -> list[str]:
-    return list(run.affected_tables) if run.affected_tables else list(declared)
-
-
-def _write(run: Run) -> _Write:
-    return _Write(
-        run_id=run.run_id or 0,
-        job_id=run.job_id,
-        ended_at=run.ended_at,
-        scheduled_for=run.scheduled_for,
-        records_written=run.records_written,
-        checksum=run.checksum,
-    )
+def _tables_of(write: _Write, declared: Sequence[str]) -> list[str]:
+    return list(write.tables) if write.tables else list(declared)
 
 
 def table_freshness(
@@ -179,53 +196,53 @@ def table_freshness(
 ) -> list[TableFreshness]:
     """Every written table, by name, with its last real write and lateness."""
     now = now or db_now(session)
-    jobs = list(session.exec(select(Job)))
-    declared = {job.job_id: list(job.writes) for job in jobs}
-    crons: dict[str, Schedule | None] = {job.job_id: None for job in jobs}
-    for job in jobs:
-        if job.cron and job.enabled:
-            crons[job.job_id] = Schedule(job.job_id, job.cron, job.timezone)
+    # Only the columns needed: whole job rows carry big JSON (configs, parameter schemas).
+    jobs = session.execute(
+        sa_select(
+            col(Job.job_id), col(Job.writes), col(Job.cron), col(Job.timezone), col(Job.enabled)
+        )
+    ).all()
+    declared = {job_id: list(writes or []) for job_id, writes, _, _, _ in jobs}
+    crons: dict[str, Schedule | None] = {
+        job_id: Schedule(job_id, cron, tz) if cron and enabled else None
+        for job_id, _, cron, tz, enabled in jobs
+    }
     upstreams: dict[str, list[str]] = {}
-    for dep in session.exec(select(JobDependency)):
-        upstreams.setdefault(dep.job_id, []).append(dep.upstream_job_id)
+    for job_id, upstream in session.execute(
+        sa_select(col(JobDependency.job_id), col(JobDependency.upstream_job_id))
+    ):
+        upstreams.setdefault(job_id, []).append(upstream)
 
-    newest = _newest_successes(session)
     writers: dict[str, set[str]] = {}
     last: dict[str, _Write] = {}
-
-    def note(table: str, run: Run) -> None:
-        writers.setdefault(table, set()).add(run.job_id)
-        current = last.get(table)
-        if current is None or (run.run_id or 0) > current.run_id:
-            last[table] = _write(run)
-
     for job_id, tables in declared.items():
         for table in tables:
             writers.setdefault(table, set()).add(job_id)
-    for job_id, run in newest.items():
-        for table in _tables_of(run, declared.get(job_id, [])):
-            note(table, run)
-        missing = set(declared.get(job_id, [])) - set(_tables_of(run, declared.get(job_id, [])))
-        if missing:
-            # The newest success named other tables: find when these were last written.
-            for older in _older_successes(session, job_id, run.run_id or 0):
-                hit = missing & set(_tables_of(older, declared.get(job_id, [])))
-                for table in hit:
-                    note(table, older)
-                missing -= hit
-                if not missing:
-                    break
+    for job_id, writes in _recent_successes(session).items():
+        # Newest first: a job's newest success names what it wrote; a declared table it did not
+        # name takes the newest older success that did (within LOOKBACK_RUNS).
+        pending = set(declared.get(job_id, []))
+        for index, write in enumerate(writes):
+            tables = _tables_of(write, declared.get(job_id, []))
+            for table in tables if index == 0 else pending & set(tables):
+                writers.setdefault(table, set()).add(job_id)
+                current = last.get(table)
+                if current is None or write.run_id > current.run_id:
+                    last[table] = write
+            pending -= set(tables)
+            if not pending:
+                break
 
     result: list[TableFreshness] = []
     for table in sorted(writers):
-        write = last.get(table)
+        last_write = last.get(table)
         schedules = sorted(
             {s for job_id in writers[table] for s in schedules_for(job_id, crons, upstreams)},
             key=lambda s: s.job_id,
         )
         tick = None
-        if write is not None:
-            tick = as_utc(write.scheduled_for or write.ended_at or now)
+        if last_write is not None:
+            tick = as_utc(last_write.scheduled_for or last_write.ended_at or now)
         state, due, detail = lateness(tick, schedules, as_utc(now), grace)
         row = TableFreshness(
             table=table,
@@ -234,14 +251,14 @@ def table_freshness(
             due_at=iso(due) or "",
             detail=detail,
         )
-        if write is not None:
-            row.run_id = write.run_id
-            row.job_id = write.job_id
-            row.ended_at = iso(write.ended_at) or ""
-            row.scheduled_for = iso(write.scheduled_for) or ""
-            row.records_written = write.records_written
-            if write.records_written is not None:
-                row.records = f"{write.records_written:,}"
-            row.checksum = write.checksum or ""
+        if last_write is not None:
+            row.run_id = last_write.run_id
+            row.job_id = last_write.job_id
+            row.ended_at = iso(last_write.ended_at) or ""
+            row.scheduled_for = iso(last_write.scheduled_for) or ""
+            row.records_written = last_write.records_written
+            if last_write.records_written is not None:
+                row.records = f"{last_write.records_written:,}"
+            row.checksum = last_write.checksum or ""
         result.append(row)
     return result

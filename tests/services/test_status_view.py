@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.models import Job, Run
+from etl_orchestrator.models import Job, Run, RunEvent
 from etl_orchestrator.services import status_view
 
 NOW = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
@@ -31,7 +31,13 @@ def test_status_lists_running_runs_recent_failures_and_upcoming_ticks(any_db: st
         running = run("running", started_at=NOW)
         run("succeeded", ended_at=NOW)
         recent = run("failed", ended_at=NOW - timedelta(hours=1), error_class="permanent")
-        run("failed", ended_at=NOW - timedelta(hours=25))
+        old = run("failed", ended_at=NOW - timedelta(hours=25))
+        session.flush()
+        for failed in (recent, old):
+            assert failed.ended_at is not None
+            session.add(
+                RunEvent(run_id=failed.run_id or 0, ts=failed.ended_at, to_status="failed")
+            )
         session.flush()
         view = status_view.status_view(session, now=NOW)
         assert [r.run_id for r in view.running] == [running.run_id]
