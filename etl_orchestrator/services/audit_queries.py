@@ -15,13 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import String, and_, cast, func, or_
+from sqlalchemy import String, Table, and_, cast, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from etl_orchestrator.models import AuditEntry, Run
 from etl_orchestrator.timeutil import as_utc, iso
 
+AUDIT: Table = AuditEntry.metadata.tables["dw_etl_audit"]
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 #: The export reads this many rows per query, so a big export never holds the table in memory.
@@ -100,8 +102,7 @@ class AuditPage:
     next_cursor: str = ""
 
 
-def _run_of(entry: AuditEntry) -> int:
-    params = entry.params or {}
+def _run_of(params: dict[str, Any]) -> int:
     for key in ("retry_run_id", "rerun_run_id", "run_id"):
         value = params.get(key)
         if isinstance(value, int):
@@ -112,7 +113,9 @@ def _run_of(entry: AuditEntry) -> int:
     return 0
 
 
-def audit_row(entry: AuditEntry) -> AuditRow:
+def audit_row(entry: Any) -> AuditRow:
+    """An AuditRow from an AuditEntry or a row of AUDIT's columns (the same attribute names)."""
+    params = dict(entry.params or {})
     return AuditRow(
         audit_id=entry.audit_id or 0,
         ts=iso(entry.ts) or "",
@@ -122,9 +125,9 @@ def audit_row(entry: AuditEntry) -> AuditRow:
         target=entry.target,
         outcome=entry.outcome,
         reason=entry.reason,
-        params=json.dumps(entry.params or {}, sort_keys=True, separators=(",", ":")),
+        params=json.dumps(params, sort_keys=True, separators=(",", ":")),
         detail=entry.detail,
-        run_id=_run_of(entry),
+        run_id=_run_of(params),
     )
 
 
@@ -156,11 +159,12 @@ def audit_page(
     """One page of entries matching `filters`, newest first, after `cursor`."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise AuditQueryError(f"a page holds 1 to {MAX_PAGE_SIZE} entries, not {limit}")
-    query = select(AuditEntry).where(*filters.conditions())
+    # Plain column rows, not ORM objects: an export reads every row this way.
+    query = sa_select(AUDIT).where(*filters.conditions())
     if cursor:
         query = query.where(_before(cursor))
     query = query.order_by(col(AuditEntry.ts).desc(), col(AuditEntry.audit_id).desc())
-    entries = list(session.exec(query.limit(limit + 1)))
+    entries = list(session.execute(query.limit(limit + 1)))
     more = len(entries) > limit
     entries = entries[:limit]
     last = entries[-1] if entries else None
