@@ -35,9 +35,7 @@ def test_status_lists_running_runs_recent_failures_and_upcoming_ticks(any_db: st
         session.flush()
         for failed in (recent, old):
             assert failed.ended_at is not None
-            session.add(
-                RunEvent(run_id=failed.run_id or 0, ts=failed.ended_at, to_status="failed")
-            )
+            session.add(RunEvent(run_id=failed.run_id or 0, ts=failed.ended_at, to_status="failed"))
         session.flush()
         view = status_view.status_view(session, now=NOW)
         assert [r.run_id for r in view.running] == [running.run_id]
