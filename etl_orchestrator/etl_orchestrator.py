@@ -7,8 +7,8 @@ from starlette.applications import Starlette
 
 from etl_orchestrator import events
 from etl_orchestrator.ui.live_sink import ReflexSink
-from etl_orchestrator.ui.pages import home, job, run, signin
-from etl_orchestrator.web import api, auth_routes
+from etl_orchestrator.ui.pages import audit, freshness, home, job, run, settings, signin, status
+from etl_orchestrator.web import api, audit_routes, auth_routes
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
 
@@ -26,12 +26,33 @@ async def live_updates(app: rx.App) -> None:
 app = rx.App(
     stylesheets=["/console.css"],
     # The Starlette app's routes come first; SessionGate then wraps everything it serves.
-    api_transformer=[Starlette(routes=[*auth_routes.routes, *api.routes]), SessionGate],
+    api_transformer=[
+        Starlette(routes=[*auth_routes.routes, *api.routes, *audit_routes.routes]),
+        SessionGate,
+    ],
 )
 app.add_page(signin.page, route="/signin", title=f"Sign in · {TITLE}")
 app.add_page(home.page, route="/", title=f"Overview · {TITLE}", on_load=home.OverviewState.load)
 app.add_page(run.page, route="/runs/[run_id]", title=f"Run · {TITLE}", on_load=run.load)
 app.add_page(
     job.page, route="/jobs/[job_id]", title=f"Job · {TITLE}", on_load=job.JobPageState.load
+)
+app.add_page(
+    freshness.page,
+    route="/freshness",
+    title=f"Data freshness · {TITLE}",
+    on_load=freshness.FreshnessState.load,
+)
+app.add_page(
+    settings.page,
+    route="/settings",
+    title=f"Settings · {TITLE}",
+    on_load=settings.SettingsPageState.load,
+)
+app.add_page(
+    audit.page, route="/audit", title=f"Audit · {TITLE}", on_load=audit.AuditPageState.load
+)
+app.add_page(
+    status.page, route="/status", title=f"Status · {TITLE}", on_load=status.StatusPageState.load
 )
 app.register_lifespan_task(live_updates)

@@ -116,3 +116,12 @@ def mark_applied(session: Session, key: str) -> None:
     if row is not None and row.applied_at is None:
         row.applied_at = db_now(session)
         session.add(row)
+
+
+def set_alerts_visible(
+    session: Session, value: bool, *, actor: str, reason: str, role: str = ""
+) -> None:
+    """Show or hide failure alerts in the console; deliveries go out either way. Audited."""
+    if not isinstance(value, bool):
+        raise SettingError("alert visibility is on or off (true or false)")
+    _change(session, ALERTS_VISIBLE, value, actor=actor, reason=reason, role=role)

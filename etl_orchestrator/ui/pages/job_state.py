@@ -13,6 +13,7 @@ from reflex.event import EventSpec
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Run
+from etl_orchestrator.services.audit_queries import AuditRow, audit_for_run
 from etl_orchestrator.services.run_actions import RunActionError
 from etl_orchestrator.services.run_queries import UnknownRunError
 from etl_orchestrator.ui.components.dag_view import DagState
@@ -94,6 +95,8 @@ class JobPageState(rx.State):
     has_older: rx.Field[bool] = rx.field(False)
     drawer_open: rx.Field[bool] = rx.field(False)
     drawer_run: rx.Field[int] = rx.field(0)
+    #: The drawer run's audit entries (who did what to it, and why).
+    run_audit: rx.Field[list[AuditRow]] = rx.field(default_factory=list)
     notice: rx.Field[str] = rx.field("")
     notice_ok: rx.Field[bool] = rx.field(False)
     notice_run: rx.Field[int] = rx.field(0)
@@ -181,7 +184,12 @@ class JobPageState(rx.State):
 
     async def _open(self, run_id: int) -> None:
         self.drawer_run, self.drawer_open = run_id, True
+        self._load_audit()
         await join_run(self, run_id)
+
+    def _load_audit(self) -> None:
+        with session_scope() as session:
+            self.run_audit = audit_for_run(session, self.drawer_run)
 
     async def open_run(self, run_id: int) -> Any:
         """A click on a run row. Reading a run needs only a session (any role may)."""
@@ -269,6 +277,7 @@ class JobPageState(rx.State):
         except (RunActionError, UnknownRunError) as error:
             self._say(f"Nothing was changed: {error}.", ok=False)
             return None
+        self._load_audit()
         if refused:
             self._say(refused, ok=False)
             return None

@@ -11,6 +11,7 @@ from typing import Any
 import reflex as rx
 
 from etl_orchestrator.ui.components.countdown import countdown
+from etl_orchestrator.ui.components.run_audit import run_audit
 from etl_orchestrator.ui.components.run_modal import RunModalState
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.timestamp import timestamp
@@ -298,6 +299,7 @@ def _drawer_body() -> rx.Component:
             _timeline(),
             _attempts(),
             _lineage(),
+            run_audit(JobPageState.run_audit),
             spacing="4",
             width="100%",
         ),
