@@ -14,12 +14,14 @@ from reflex.event import EventSpec
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.redis_conn import sync_client
 from etl_orchestrator.services import settings
-from etl_orchestrator.web import sessions, snapshots
+from etl_orchestrator.web import dag_views, sessions, snapshots
 from etl_orchestrator.web.actions import OPERATOR, allows
 from etl_orchestrator.web.health import HealthSummary, current_health
-from etl_orchestrator.web.live import watch_run
+from etl_orchestrator.web.live import watch_dag, watch_run
 
 LIVE_TOKEN = "console"  # noqa: S105 - a shared-state name, not a secret
+#: Every dependency graph on screen shares the job statuses behind this token.
+DAG_TOKEN = "dag"  # noqa: S105 - a shared-state name, not a secret
 #: Failure toasts stay this long (the live task removes older ones).
 TOAST_S = 30.0
 MAX_TOASTS = 5
@@ -158,6 +160,39 @@ class RunFeed(rx.SharedState):
         if old and old != summary.status:
             self.announcement = f"Run {summary.run_id} is now {summary.status.replace('_', ' ')}"
         self.run = summary
+
+
+class DagFeed(rx.SharedState):
+    """Every job's status and what blocks it, shared by every dependency graph on screen.
+
+    Small maps (job -> status, blocked job -> "x, y") that the graph merges into its nodes, so
+    a run changing status does not resend any graph's structure. Written only by the live task
+    and page loads; no event handlers.
+    """
+
+    statuses: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    blocked: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+
+    def _apply(self, statuses: dict[str, str], blocked: dict[str, str]) -> None:
+        # Assign only what changed: every assignment is sent to every linked viewer.
+        if self.statuses != statuses:
+            self.statuses = statuses
+        if self.blocked != blocked:
+            self.blocked = blocked
+
+
+def read_dag_statuses() -> tuple[dict[str, str], dict[str, str]]:
+    with session_scope() as session:
+        return dag_views.read_live_statuses(session)
+
+
+async def join_dag(state: rx.State) -> DagFeed:
+    """Link this client to the shared job statuses, brought up to date from the database."""
+    feed = await state.get_state(DagFeed)
+    feed = await feed._link_to(DAG_TOKEN)
+    feed._apply(*await asyncio.to_thread(read_dag_statuses))
+    await asyncio.to_thread(watch_dag, sync_client())
+    return feed
 
 
 async def join_live(state: rx.State) -> LiveFeed:
