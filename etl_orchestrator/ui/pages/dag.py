@@ -48,7 +48,7 @@ def page() -> rx.Component:
                 rx.text("Every declared job, by topological level."),
                 rx.text(
                     "The job with everything upstream and downstream of it. ",
-                    rx.link("Show the whole pipeline", href="/dag"),
+                    rx.link("Show the whole pipeline", href="/dag", text_decoration="underline"),
                 ),
             ),
             dag_view(),
