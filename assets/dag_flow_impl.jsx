@@ -6,7 +6,7 @@
 // blocked (job -> "x, y"), so a status change never resends the graph's structure.
 // React Flow keeps its own node state (measured sizes feed the minimap and fitView), synced
 // from the props in effects.
-import React, { useEffect, useMemo } from "react";
+import React, { memo, useEffect, useMemo } from "react";
 import {
   Background,
   BaseEdge,
@@ -53,11 +53,20 @@ const MINIMAP = {
   never: "#DDDDDD",
 };
 
+// Nodes have a fixed size and declared handles, so React Flow can draw the edges in its first
+// pass instead of measuring 500 nodes before any edge appears (keep in step with dag_flow.css).
+const NODE_W = 220;
+const NODE_H = 70;
+const HANDLES = [
+  { id: null, type: "target", position: Position.Left, x: 0, y: NODE_H / 2 - 1, width: 1, height: 2 },
+  { id: null, type: "source", position: Position.Right, x: NODE_W - 1, y: NODE_H / 2 - 1, width: 1, height: 2 },
+];
+
 function label(status) {
   return status === "never" ? "no runs yet" : status.replace(/_/g, " ");
 }
 
-function JobNode({ data }) {
+const JobNode = memo(function JobNode({ data }) {
   const { job_id, level, status, blocked_by, enabled, focus, upstreams } = data;
   const classes = ["etl-dag-node", `etl-dag-s-${status}`];
   if (blocked_by) classes.push("etl-dag-blocked");
@@ -91,9 +100,9 @@ function JobNode({ data }) {
       <Handle type="source" position={Position.Right} isConnectable={false} />
     </>
   );
-}
+});
 
-function DependencyEdge(props) {
+const DependencyEdge = memo(function DependencyEdge(props) {
   const { sourceX, sourceY, targetX, targetY, sourcePosition, targetPosition } = props;
   const [path] = getBezierPath({
     sourceX, sourceY, sourcePosition, targetX, targetY, targetPosition,
@@ -104,7 +113,7 @@ function DependencyEdge(props) {
       <BaseEdge id={props.id} path={path} markerEnd={props.markerEnd} interactionWidth={14} />
     </g>
   );
-}
+});
 
 // Module level, so React Flow does not see new types (and remount every node) each render.
 const nodeTypes = { job: JobNode };
@@ -128,6 +137,9 @@ function toFlowNode(node, statuses, blocked) {
     type: "job",
     position: { x: node.x, y: node.y },
     data,
+    width: NODE_W,
+    height: NODE_H,
+    handles: HANDLES,
     ariaRole: "group",
     ariaLabel: `${node.job_id}, level ${node.level}`,
     draggable: false,
@@ -191,14 +203,18 @@ export default function DagFlowImpl({
   }, [graphNodes, setNodes]);
 
   useEffect(() => {
-    setNodes((current) =>
-      current.map((node) => {
+    setNodes((current) => {
+      let changed = false;
+      const next = current.map((node) => {
         const data = merged(node.data, statuses, blocked);
-        return data.status === node.data.status && data.blocked_by === node.data.blocked_by
-          ? node
-          : { ...node, data };
-      }),
-    );
+        if (data.status === node.data.status && data.blocked_by === node.data.blocked_by) {
+          return node;
+        }
+        changed = true;
+        return { ...node, data };
+      });
+      return changed ? next : current; // no new array, no re-render, when nothing moved
+    });
   }, [statuses, blocked, setNodes]);
 
   useEffect(() => {

@@ -81,7 +81,8 @@ class DagState(rx.State):
         self.edges = [asdict(edge) for edge in graph.edges]
         self.bands = [asdict(band) for band in graph.bands]
         self.loaded = True
-        await join_dag(self)
+        if self.nodes:  # statuses only matter with a graph to put them on
+            await join_dag(self)
         return None
 
     @rx.var
