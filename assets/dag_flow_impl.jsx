@@ -119,6 +119,10 @@ const DependencyEdge = memo(function DependencyEdge(props) {
 const nodeTypes = { job: JobNode };
 const edgeTypes = { dependency: DependencyEdge };
 const proOptions = { hideAttribution: true };
+// A graph bigger than this opens at a readable zoom on its first levels and renders only what
+// is in view (the minimap and "Fit view" show the rest), so 500 jobs are usable at once.
+const LARGE = 150;
+const START_ZOOM = 0.6;
 const fitViewOptions = { padding: 0.15, minZoom: 0.05 };
 
 function merged(node, statuses, blocked) {
@@ -227,10 +231,20 @@ export default function DagFlowImpl({
     [graphNodes, graphEdges],
   );
 
+  const large = graphNodes.length > LARGE;
+  const start = useMemo(() => {
+    if (!large) return undefined;
+    const top = Math.min(...bands.map((band) => band.top));
+    return { x: 10 + 30 * START_ZOOM, y: 10 - (top - 70) * START_ZOOM, zoom: START_ZOOM };
+  }, [large, bands]);
+
   return (
-    <div className="etl-dag-canvas" aria-label={graphLabel} role="region">
+    <div className="etl-dag-canvas" aria-label={graphLabel} role="region" data-large={large}>
       <ReactFlow
         key={graphKey}
+        fitView={!large}
+        defaultViewport={start}
+        onlyRenderVisibleElements={large}
         nodes={nodes}
         edges={edges}
         onNodesChange={onNodesChange}
@@ -244,7 +258,6 @@ export default function DagFlowImpl({
         edgesFocusable={false}
         elementsSelectable={false}
         disableKeyboardA11y={true}
-        fitView
         fitViewOptions={fitViewOptions}
         minZoom={0.05}
         maxZoom={2}

@@ -4,8 +4,11 @@ Builds and starts the console (`etl-orchestrator web`) on a private database hol
 generated pipeline (`--jobs` jobs in about `--levels` levels, each depending on one to three
 jobs of earlier levels, mixed success/completion dependencies, varied last statuses), signs in
 once, then loads /dag `--loads` times and prints, per load and as the median: the time from
-navigation until every node is rendered, and until a click on a node has opened its job page.
-Target: interactive within 2 s.
+navigation until the first view's nodes and edges are rendered (a large graph opens on its
+first levels and renders what is in view), until a click on a node has opened its job page
+(interactive), the CPU time Chromium's processes used over that span (unlike wall time, hardly
+changed by other work on a shared machine), and the time "Fit view" takes to render every node
+and edge. Target: interactive within 2 s.
 
     .venv/bin/python bench/dag.py [--jobs 500] [--levels 20] [--loads 5]
 """
@@ -13,6 +16,7 @@ Target: interactive within 2 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -22,7 +26,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +37,10 @@ sys.path.insert(0, str(ROOT))
 from bench._setup import machine, private_services  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+FIRST_VIEW = (
+    "document.querySelectorAll('[data-job]').length > 0"
+    " && document.querySelectorAll('.react-flow__edge').length > 0"
+)
 STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "upstream_failed", "cancelled", None)
 USER, PASSWORD = "bench", "bench-password-123"
 BUILD_TIMEOUT_S = 600.0
@@ -85,6 +96,15 @@ def seed(db_url: str, pipeline: dict[str, list[tuple[str, str]]]) -> None:
         add_user(session, username=USER, password=PASSWORD, role="viewer", actor="bench")
 
 
+@dataclass(frozen=True)
+class Load:
+    rendered_s: float  # navigation -> the first view's nodes and edges are in the page
+    interactive_s: float  # navigation -> a click on a node has opened its job page
+    busy_s: float  # CPU seconds Chromium used over the same span
+    shown: int  # nodes rendered in the first view (a large graph renders what is in view)
+    fit_all_s: float  # "Fit view" pressed -> every node and edge rendered
+
+
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -136,34 +156,57 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def measure(base: str, jobs: int, loads: int, target: str) -> list[tuple[float, float]]:
-    """(seconds to every node rendered, seconds to a node click opening its job) per load."""
+def measure(base: str, jobs: int, edges: int, loads: int) -> list[Load]:
     from playwright.sync_api import sync_playwright
 
-    times: list[tuple[float, float]] = []
+    times: list[Load] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/dag")
+
+        def busy_s() -> float:
+            """CPU seconds used so far by Chromium (browser, renderers, GPU process)."""
+            total = 0.0
+            for process in psutil.Process().children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "chrom" in process.name():
+                        cpu = process.cpu_times()
+                        total += cpu.user + cpu.system
+            return total
+
+        page.goto(f"{base}/dag/")
         page.fill("#username", USER)
         page.fill("#password", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url(f"{base}/dag/")
+        page.wait_for_selector("#etl-user")
+        page.goto(f"{base}/dag/")  # wherever sign-in landed
         page.wait_for_selector("[data-job]", timeout=60_000)  # warm: the first build's chunks
         for _ in range(loads):
             page.goto(f"{base}/")
             page.wait_for_selector("#etl-user")
-            start = time.perf_counter()
-            page.goto(f"{base}/dag")
-            page.wait_for_function(
-                f"document.querySelectorAll('[data-job]').length >= {jobs}", timeout=60_000
-            )
+            busy, start = busy_s(), time.perf_counter()
+            page.goto(f"{base}/dag/")
+            page.wait_for_function(FIRST_VIEW, timeout=60_000, polling=20)
             rendered = time.perf_counter() - start
-            page.locator(f'[data-job="{target}"]').click()
+            node = page.locator("[data-job]").first
+            target = node.get_attribute("data-job")
+            shown = page.locator("[data-job]").count()
+            node.click()
             page.wait_for_url(f"{base}/jobs/{target}", timeout=60_000)
-            times.append((rendered, time.perf_counter() - start))
+            interactive, cpu = time.perf_counter() - start, busy_s() - busy
+            page.go_back()
+            page.wait_for_function(FIRST_VIEW, timeout=60_000, polling=20)
+            fit = time.perf_counter()
+            page.locator(".react-flow__controls-fitview").click()
+            page.wait_for_function(
+                f"document.querySelectorAll('[data-job]').length >= {jobs}"
+                f" && document.querySelectorAll('.react-flow__edge').length >= {edges}",
+                timeout=60_000,
+                polling=20,
+            )
+            times.append(Load(rendered, interactive, cpu, shown, time.perf_counter() - fit))
         browser.close()
     return times
 
@@ -178,7 +221,6 @@ def main() -> None:
 
     pipeline = generate(args.jobs, args.levels)
     edges = sum(len(ups) for ups in pipeline.values())
-    target = list(pipeline)[len(pipeline) // 2]
     print(f"machine: {machine()}")
     print(f"pipeline: {len(pipeline)} jobs, {edges} dependencies, {args.levels} levels")
     with (
@@ -191,19 +233,23 @@ def main() -> None:
         console = start_console(db_url, redis_url, Path(folder), port)
         print(f"console built and started in {time.perf_counter() - started:.0f} s")
         try:
-            times = measure(f"http://127.0.0.1:{port}", args.jobs, args.loads, target)
+            times = measure(f"http://127.0.0.1:{port}", args.jobs, edges, args.loads)
         finally:
             stop(console)
-    for n, (rendered, clicked) in enumerate(times, 1):
+    for n, load in enumerate(times, 1):
         print(
-            f"load {n}: all {args.jobs} nodes rendered {rendered:.2f} s, click opened the job "
-            f"{clicked:.2f} s"
+            f"load {n}: first view ({load.shown} nodes) rendered {load.rendered_s:.2f} s, "
+            f"click opened the job {load.interactive_s:.2f} s, Chromium CPU {load.busy_s:.2f} s; "
+            f"Fit view to all {args.jobs} nodes and {edges} edges {load.fit_all_s:.2f} s"
         )
-    median = statistics.median(clicked for _, clicked in times)
+    interactive = statistics.median(load.interactive_s for load in times)
     print(
-        f"median: nodes rendered {statistics.median(r for r, _ in times):.2f} s, "
-        f"interactive (click opened the job) {median:.2f} s (target ≤ 2 s: "
-        f"{'met' if median <= 2.0 else 'NOT met'})"
+        f"median: first view rendered {statistics.median(t.rendered_s for t in times):.2f} s, "
+        f"interactive {interactive:.2f} s (target ≤ 2 s: "
+        f"{'met' if interactive <= 2.0 else 'NOT met'}), Chromium CPU "
+        f"{statistics.median(t.busy_s for t in times):.2f} s, Fit view to every node "
+        f"{statistics.median(t.fit_all_s for t in times):.2f} s; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
 
