@@ -93,7 +93,7 @@ const JobNode = memo(function JobNode({ data }) {
         </span>
         {blocked_by ? (
           <span className="etl-dag-blocked-by">
-            <span aria-hidden="true">⛔</span> blocked by {blocked_by}
+            <span aria-hidden="true">⚠</span> blocked by {blocked_by}
           </span>
         ) : null}
       </Link>
@@ -143,6 +143,9 @@ function toFlowNode(node, statuses, blocked) {
     data,
     width: NODE_W,
     height: NODE_H,
+    // Known without measuring: nodes outside the view (never rendered) still count as sized,
+    // so "Fit view" and the minimap take them in.
+    measured: { width: NODE_W, height: NODE_H },
     handles: HANDLES,
     ariaRole: "group",
     ariaLabel: `${node.job_id}, level ${node.level}`,

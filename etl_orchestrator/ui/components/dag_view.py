@@ -117,7 +117,7 @@ def _legend() -> rx.Component:
             "Columns are topological levels: a job sits one level right of its highest "
             "upstream. Solid arrows are success dependencies (the upstream must succeed), "
             "dashed arrows completion dependencies (any end will do); hover an arrow for its "
-            "type. A dashed orange border with ⛔ marks a blocked job and names the upstream "
+            "type. A dashed orange border with ⚠ marks a blocked job and names the upstream "
             "that blocks it. Tab moves between jobs; Enter opens one. A large pipeline opens "
             "on its first levels and draws only what is in view: pan, zoom, or use Fit view.",
             size="2",
