@@ -239,13 +239,15 @@ class LiveControl(rx.State):
     checking: rx.Field[bool] = rx.field(False)
     _frozen_live: dict[str, Any] | None = None
     _frozen_run: snapshots.RunSummary | None = None
+    #: A dependency graph's statuses at pause (DagFeed's statuses and blocked).
+    _frozen_dag: tuple[dict[str, str], dict[str, str]] | None = None
     _last_poll: float = 0.0
     _last_check: float = 0.0
 
     def _go_live(self, poll_s: float) -> None:
         self.paused = False
         self.poll_ms = int(poll_s * 1000)
-        self._frozen_live, self._frozen_run = None, None
+        self._frozen_live, self._frozen_run, self._frozen_dag = None, None, None
 
     async def toggle(self) -> Any:
         if self.paused:
@@ -263,6 +265,10 @@ class LiveControl(rx.State):
         if run_feed._linked_to:
             self._frozen_run = run_feed.run
             await run_feed._unlink()  # type: ignore[no-untyped-call]
+        dag_feed = await self.get_state(DagFeed)
+        if dag_feed._linked_to:
+            self._frozen_dag = (dag_feed.statuses, dag_feed.blocked)
+            rehydrate = [*rehydrate, *await dag_feed._unlink()]  # type: ignore[no-untyped-call]
         self.paused = True
         # Unlinked, the page would show this client's private (empty) copies: fill them with
         # what was on screen before the page is sent the whole state again.
@@ -279,14 +285,21 @@ class LiveControl(rx.State):
         if self._frozen_run is not None:
             run_feed = await self.get_state(RunFeed)
             run_feed.run = self._frozen_run
+        if self._frozen_dag is not None:
+            dag_feed = await self.get_state(DagFeed)
+            dag_feed.statuses, dag_feed.blocked = self._frozen_dag
 
     async def _resume(self) -> Any:
         if signed_in(self) is None:
             return signin_redirect(self)
+        graph_shown = self._frozen_dag is not None
         await join_live(self)
         run_id = run_id_of_path(self.router.url.path)
         if run_id is not None:
             await join_run(self, run_id)
+        if graph_shown:
+            self._frozen_dag = None
+            await join_dag(self)
         return None
 
     async def check_health(self) -> Any:
@@ -333,6 +346,9 @@ class LiveControl(rx.State):
         if summary is not None:
             run_feed = await self.get_state(RunFeed)
             run_feed._apply(summary)
+        dag_feed = await self.get_state(DagFeed)
+        if dag_feed._linked_to:
+            dag_feed._apply(*await asyncio.to_thread(read_dag_statuses))
         return None
 
 

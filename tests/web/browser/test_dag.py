@@ -80,6 +80,11 @@ def test_the_demo_pipeline_shows_every_job_at_its_database_level_with_the_databa
     # The level columns are labelled, one per level.
     for level in set(demo.values()):
         expect(page.get_by_text(re.compile(rf"^Level {level} · \d+ jobs?$"))).to_be_visible()
+    # Each edge tells its dependency type on hover (an SVG title), and a click opens a job.
+    tip = page.locator('.react-flow__edge[data-id="stg_orders->fct_sales"] title')
+    expect(tip).to_have_text("stg_orders → fct_sales: success dependency")
+    page.locator('[data-job="fct_sales"]').click()
+    expect(page).to_have_url(f"{console.base}/jobs/fct_sales")
 
 
 def test_a_jobs_graph_holds_its_upstream_and_downstream_only(
@@ -173,3 +178,25 @@ def test_the_graph_pages_have_no_serious_accessibility_violations(
             assert serious_violations(page, axe_script) == [], path
     finally:
         context.close()
+
+
+def test_a_paused_graph_holds_its_statuses_and_resuming_catches_up(
+    page: Page, console: Console, make_user: MakeUser, demo: dict[str, int], publishing: None
+):
+    sign_in(page, console, make_user("viewer"), "/dag/")
+    node = page.locator('[data-job="dim_date"]')
+    expect(node).to_have_attribute("data-status", "never")
+    toggle = page.get_by_role("button", name="Pause live updates")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(500)  # the pause's own state changes have arrived
+    expect(node).to_have_attribute("data-status", "never")  # kept, not emptied
+    run_id = make_run("dim_date")
+    move(run_id, S.DISPATCHED, S.RUNNING)
+    # Longer than a push (ms) and than the 5 s poll: neither reaches a paused page.
+    page.wait_for_timeout(6500)
+    expect(node).to_have_attribute("data-status", "never")
+
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    expect(node).to_have_attribute("data-status", "running", timeout=LIVE_TIMEOUT_MS)
