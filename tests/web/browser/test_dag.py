@@ -200,3 +200,16 @@ def test_a_paused_graph_holds_its_statuses_and_resuming_catches_up(
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "false")
     expect(node).to_have_attribute("data-status", "running", timeout=LIVE_TIMEOUT_MS)
+
+
+def test_the_graph_page_fits_a_360_pixel_wide_screen(
+    browser: Browser, console: Console, make_user: MakeUser, demo: dict[str, int]
+):
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        sign_in(page, console, make_user("viewer"), "/dag/")
+        expect(page.locator("[data-job]")).to_have_count(len(demo))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    finally:
+        context.close()
