@@ -28,6 +28,8 @@ NEVER = "never"
 BLOCKING = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.UPSTREAM_FAILED})
 #: How an upstream_failed run's detail names the upstreams that failed it (dispatch.py).
 _DETAIL_PREFIXES = ("upstream failed: ", "wait timeout: ")
+#: Listed rather than "not final", so the status index finds them in a long history.
+_ACTIVE = sorted(str(status) for status in RunStatus if status not in FINAL)
 #: Layout grid in React Flow units: one column per level, one row per job in a level.
 COLUMN_W = 300
 ROW_H = 96
@@ -127,7 +129,7 @@ def read_states(session: Session) -> dict[str, JobState]:
     # Active runs are few and found through the status index; the newest per job wins.
     newest = (
         select(col(Run.job_id), func.max(Run.run_id).label("run_id"))
-        .where(col(Run.status).not_in(FINAL), col(Run.dry_run).is_(False))
+        .where(col(Run.status).in_(_ACTIVE), col(Run.dry_run).is_(False))
         .group_by(col(Run.job_id))
         .subquery()
     )
