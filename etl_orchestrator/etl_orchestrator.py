@@ -7,7 +7,17 @@ from starlette.applications import Starlette
 
 from etl_orchestrator import events
 from etl_orchestrator.ui.live_sink import ReflexSink
-from etl_orchestrator.ui.pages import audit, freshness, home, job, run, settings, signin, status
+from etl_orchestrator.ui.pages import (
+    audit,
+    dag,
+    freshness,
+    home,
+    job,
+    run,
+    settings,
+    signin,
+    status,
+)
 from etl_orchestrator.web import api, audit_routes, auth_routes
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
@@ -54,5 +64,12 @@ app.add_page(
 )
 app.add_page(
     status.page, route="/status", title=f"Status · {TITLE}", on_load=status.StatusPageState.load
+)
+app.add_page(dag.page, route="/dag", title=f"Pipeline · {TITLE}", on_load=dag.DagPageState.load)
+app.add_page(
+    dag.page,
+    route="/dag/[job_id]",
+    title=f"Dependencies · {TITLE}",
+    on_load=dag.DagPageState.load,
 )
 app.register_lifespan_task(live_updates)

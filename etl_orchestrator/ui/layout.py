@@ -99,6 +99,7 @@ def _user() -> rx.Component:
 NAV = (
     ("Overview", "/"),
     ("Jobs", "/jobs"),
+    ("Pipeline", "/dag/"),
     ("Metrics", "/metrics-overview"),
     ("Freshness", "/freshness"),
     ("Alerts", "/alerts"),

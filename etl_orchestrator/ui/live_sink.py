@@ -8,7 +8,15 @@ import time
 import reflex as rx
 
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.ui.state import LIVE_TOKEN, LiveFeed, RunFeed, run_token
+from etl_orchestrator.ui.state import (
+    DAG_TOKEN,
+    LIVE_TOKEN,
+    DagFeed,
+    LiveFeed,
+    RunFeed,
+    read_dag_statuses,
+    run_token,
+)
 from etl_orchestrator.web import snapshots
 from etl_orchestrator.web.health import current_health
 from etl_orchestrator.web.live import Changes
@@ -34,8 +42,9 @@ def _run(run_id: int) -> snapshots.RunSummary:
 
 
 class ReflexSink:
-    """Writes to LiveFeed (token LIVE_TOKEN) and RunFeed (run_token(id)); Reflex then pushes
-    the change to every client linked to that token, on whichever worker holds its socket."""
+    """Writes to LiveFeed (token LIVE_TOKEN), RunFeed (run_token(id)) and DagFeed (DAG_TOKEN);
+    Reflex then pushes the change to every client linked to that token, on whichever worker
+    holds its socket."""
 
     def __init__(self, app: rx.App) -> None:
         self._app = app
@@ -55,6 +64,13 @@ class ReflexSink:
         async with self._app.modify_state(token) as root:
             feed = await root.get_state(RunFeed)
             feed._apply(summary)
+
+    async def dag(self) -> None:
+        statuses, blocked = await asyncio.to_thread(read_dag_statuses)
+        token = rx.BaseStateToken(ident=DAG_TOKEN, cls=DagFeed)
+        async with self._app.modify_state(token) as root:
+            feed = await root.get_state(DagFeed)
+            feed._apply(statuses, blocked)
 
     async def periodic(self) -> None:
         overview = await asyncio.to_thread(_overview)

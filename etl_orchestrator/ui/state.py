@@ -14,12 +14,14 @@ from reflex.event import EventSpec
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.redis_conn import sync_client
 from etl_orchestrator.services import settings
-from etl_orchestrator.web import sessions, snapshots
+from etl_orchestrator.web import dag_views, sessions, snapshots
 from etl_orchestrator.web.actions import OPERATOR, allows
 from etl_orchestrator.web.health import HealthSummary, current_health
-from etl_orchestrator.web.live import watch_run
+from etl_orchestrator.web.live import watch_dag, watch_run
 
 LIVE_TOKEN = "console"  # noqa: S105 - a shared-state name, not a secret
+#: Every dependency graph on screen shares the job statuses behind this token.
+DAG_TOKEN = "dag"  # noqa: S105 - a shared-state name, not a secret
 #: Failure toasts stay this long (the live task removes older ones).
 TOAST_S = 30.0
 MAX_TOASTS = 5
@@ -160,6 +162,39 @@ class RunFeed(rx.SharedState):
         self.run = summary
 
 
+class DagFeed(rx.SharedState):
+    """Every job's status and what blocks it, shared by every dependency graph on screen.
+
+    Small maps (job -> status, blocked job -> "x, y") that the graph merges into its nodes, so
+    a run changing status does not resend any graph's structure. Written only by the live task
+    and page loads; no event handlers.
+    """
+
+    statuses: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+    blocked: rx.Field[dict[str, str]] = rx.field(default_factory=dict)
+
+    def _apply(self, statuses: dict[str, str], blocked: dict[str, str]) -> None:
+        # Assign only what changed: every assignment is sent to every linked viewer.
+        if self.statuses != statuses:
+            self.statuses = statuses
+        if self.blocked != blocked:
+            self.blocked = blocked
+
+
+def read_dag_statuses() -> tuple[dict[str, str], dict[str, str]]:
+    with session_scope() as session:
+        return dag_views.read_live_statuses(session)
+
+
+async def join_dag(state: rx.State) -> DagFeed:
+    """Link this client to the shared job statuses, brought up to date from the database."""
+    feed = await state.get_state(DagFeed)
+    feed = await feed._link_to(DAG_TOKEN)
+    feed._apply(*await asyncio.to_thread(read_dag_statuses))
+    await asyncio.to_thread(watch_dag, sync_client())
+    return feed
+
+
 async def join_live(state: rx.State) -> LiveFeed:
     """Link this client to the shared live feed, brought up to date from the database.
 
@@ -209,13 +244,15 @@ class LiveControl(rx.State):
     _frozen_run: snapshots.RunSummary | None = None
     #: The run this client follows (join_run), whatever the page's path; 0: none.
     _run_id: int = 0
+    #: A dependency graph's statuses at pause (DagFeed's statuses and blocked).
+    _frozen_dag: tuple[dict[str, str], dict[str, str]] | None = None
     _last_poll: float = 0.0
     _last_check: float = 0.0
 
     def _go_live(self, poll_s: float) -> None:
         self.paused = False
         self.poll_ms = int(poll_s * 1000)
-        self._frozen_live, self._frozen_run = None, None
+        self._frozen_live, self._frozen_run, self._frozen_dag = None, None, None
         self._run_id = 0
 
     def _followed_run(self) -> int | None:
@@ -237,6 +274,10 @@ class LiveControl(rx.State):
         if run_feed._linked_to:
             self._frozen_run = run_feed.run
             await run_feed._unlink()  # type: ignore[no-untyped-call]
+        dag_feed = await self.get_state(DagFeed)
+        if dag_feed._linked_to:
+            self._frozen_dag = (dag_feed.statuses, dag_feed.blocked)
+            rehydrate = [*rehydrate, *await dag_feed._unlink()]  # type: ignore[no-untyped-call]
         self.paused = True
         # Unlinked, the page would show this client's private (empty) copies: fill them with
         # what was on screen before the page is sent the whole state again.
@@ -253,14 +294,21 @@ class LiveControl(rx.State):
         if self._frozen_run is not None:
             run_feed = await self.get_state(RunFeed)
             run_feed.run = self._frozen_run
+        if self._frozen_dag is not None:
+            dag_feed = await self.get_state(DagFeed)
+            dag_feed.statuses, dag_feed.blocked = self._frozen_dag
 
     async def _resume(self) -> Any:
         if signed_in(self) is None:
             return signin_redirect(self)
         run_id = self._followed_run()
+        graph_shown = self._frozen_dag is not None
         await join_live(self)
         if run_id is not None:
             await join_run(self, run_id)
+        if graph_shown:
+            self._frozen_dag = None
+            await join_dag(self)
         return None
 
     async def check_health(self) -> Any:
@@ -307,6 +355,9 @@ class LiveControl(rx.State):
         if summary is not None:
             run_feed = await self.get_state(RunFeed)
             run_feed._apply(summary)
+        dag_feed = await self.get_state(DagFeed)
+        if dag_feed._linked_to:
+            dag_feed._apply(*await asyncio.to_thread(read_dag_statuses))
         return None
 
 

@@ -29,6 +29,8 @@ GROUP = "etl-console"
 #: Run ids someone has open (sorted set: run id -> when a page last joined, epoch seconds).
 WATCHED_RUNS = "etl:web:watched-runs"
 WATCH_TTL_S = 3600
+#: Set (with WATCH_TTL_S) while someone has a dependency graph open, so statuses are refreshed.
+WATCHED_DAG = "etl:web:watched-dag"
 THROTTLE_PREFIX = "etl:web:throttle:"
 VIEW_INTERVAL_MS = 1000
 #: Health, slot use and the 24 h counts also change without events: refresh them this often.
@@ -77,6 +79,12 @@ class ViewSink(Protocol):
     async def periodic(self) -> None: ...
 
 
+class DagViewSink(Protocol):
+    """A sink that also shows job statuses on dependency graphs (optional for a ViewSink)."""
+
+    async def dag(self) -> None: ...
+
+
 def throttle_key(group: str, view: str) -> str:
     """Shared by the group's consumers, so the limit holds however many workers refresh."""
     return f"{THROTTLE_PREFIX}{group}:{view}"
@@ -84,6 +92,11 @@ def throttle_key(group: str, view: str) -> str:
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def watch_dag(client: redis.Redis) -> None:
+    """Note that someone opened a dependency graph, so the live task keeps its statuses fresh."""
+    client.set(WATCHED_DAG, "1", ex=WATCH_TTL_S)
 
 
 def watch_run(client: redis.Redis, run_id: int) -> None:
@@ -108,6 +121,7 @@ class LiveUpdater:
         self._pending = Changes()
         self._overview_dirty = False
         self._dirty_runs: set[int] = set()
+        self._dag_dirty = False
 
     async def ensure_group(self) -> None:
         try:
@@ -130,6 +144,7 @@ class LiveUpdater:
             return
         run_id, job_id, status = event["run_id"], str(event.get("job_id", "")), str(event["to"])
         self._dirty_runs.add(run_id)
+        self._dag_dirty = True
         self._pending.statuses.append((run_id, job_id, status))
         if status == "failed":
             self._pending.failures.append(
@@ -220,6 +235,15 @@ class LiveUpdater:
                     continue
                 self._dirty_runs.discard(run_id)
                 await self._sink.run(run_id)
+        refresh_dag = getattr(self._sink, "dag", None)
+        if self._dag_dirty and refresh_dag is not None:
+            if not await self._redis.exists(WATCHED_DAG):
+                self._dag_dirty = False  # no graph on screen: nothing to refresh
+            elif wait := await self._claim("dag", VIEW_INTERVAL_MS):
+                due_in(wait)
+            else:
+                self._dag_dirty = False
+                await refresh_dag()
         if not await self._claim("periodic", PERIODIC_MS):
             await self._sink.periodic()
         return next_due

@@ -205,3 +205,51 @@ async def test_the_periodic_refresh_runs_once_per_period_across_workers(
 )
 def test_the_announcement_is_one_sentence(statuses: list[Any], sentence: str):
     assert live.Changes(statuses=statuses).announcement() == sentence
+
+
+class DagRecorder(Recorder):
+    """A sink that also shows dependency graphs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dag_calls = 0
+
+    async def dag(self) -> None:
+        self.dag_calls += 1
+
+
+async def test_graph_statuses_are_refreshed_only_while_a_graph_is_open_and_once_per_interval(
+    redis_client: aioredis.Redis,
+):
+    sink = DagRecorder()
+    updater = live.LiveUpdater(redis_client, sink, consumer="w1", group=TEST_GROUP)
+    await updater.ensure_group()
+    publish((1, "running"))
+    await drain(updater, expected=1)
+    await updater.flush()
+    assert sink.dag_calls == 0  # nobody has a graph open
+
+    live.watch_dag(sync_client())
+    publish((1, "succeeded"))
+    await drain(updater, expected=1)
+    await updater.flush()
+    assert sink.dag_calls == 1
+    publish((2, "running"))
+    await drain(updater, expected=1)
+    assert 0 < await updater.flush() <= live.VIEW_INTERVAL_MS
+    assert sink.dag_calls == 1
+    time_passes("dag")
+    await updater.flush()
+    assert sink.dag_calls == 2
+    await updater.flush()
+    assert sink.dag_calls == 2  # nothing new happened
+
+
+async def test_a_sink_without_graphs_is_never_asked_for_one(make_updater: MakeUpdater):
+    updater, sink = make_updater("w1")
+    await updater.ensure_group()
+    live.watch_dag(sync_client())
+    publish((1, "running"))
+    await drain(updater, expected=1)
+    await updater.flush()
+    assert len(sink.overviews) == 1
