@@ -9,6 +9,7 @@ import reflex as rx
 
 from etl_orchestrator.ui.components.run_audit import run_audit
 from etl_orchestrator.ui.pages import audit, freshness, run, settings, status
+from etl_orchestrator.ui.pages.job_state import JobPageState
 
 
 @pytest.mark.parametrize(
@@ -21,4 +22,4 @@ def test_the_page_builds(page: Callable[[], rx.Component]) -> None:
 
 
 def test_the_run_audit_component_builds_for_any_list_var() -> None:
-    assert isinstance(run_audit(run.RunPageState.audit), rx.Component)
+    assert isinstance(run_audit(JobPageState.run_audit), rx.Component)
