@@ -96,6 +96,16 @@ def impact_view(found: impact.Impact) -> ImpactView:
     )
 
 
+def _schema(job: Job) -> dict[str, Any] | None:
+    """The job's parameter schema. PostgreSQL's JSONB sorts the stored copy's keys, so the
+    declared model's own (same schema, fields in declaration order) is preferred when this
+    process knows the job."""
+    spec = catalog.job_specs().get(job.job_id)
+    if spec is not None and spec.params is not None:
+        return spec.params_schema()
+    return job.params_schema
+
+
 class RunModalState(rx.State):
     is_open: rx.Field[bool] = rx.field(False)
     job_id: rx.Field[str] = rx.field("")
@@ -149,7 +159,7 @@ class RunModalState(rx.State):
                     return None
                 self.job_name = job.name
                 self.cap = settings.parallel_jobs(session)
-                fields = param_form.fields_from_schema(job.params_schema)
+                fields = param_form.fields_from_schema(_schema(job))
         except UnknownRunError as error:
             self.problem = f"Cannot rerun: {error}."
             return None
