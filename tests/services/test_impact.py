@@ -1,4 +1,4 @@
-"""The impact preview of a manual trigger: the runs trigger() then creates, tables, history, slots."""
+"""The impact preview of a manual trigger: the runs trigger() creates, tables, history, slots."""
 
 from __future__ import annotations
 

@@ -63,7 +63,9 @@ async def test_opening_on_a_parameterized_job_builds_its_form_with_defaults(make
     make_user("operator")
     state = await modal_as("operator")
     state.show("backfill_sales", False, 0)
-    assert state.is_open and state.step == FORM and state.problem == ""
+    assert state.is_open
+    assert state.step == FORM
+    assert state.problem == ""
     assert [(f.name, f.kind, f.required) for f in state.fields] == [
         ("start", "date", True),
         ("end", "date", True),
@@ -77,7 +79,9 @@ async def test_a_job_without_params_shows_only_the_options(make_user: MakeUser):
     make_user("operator")
     state = await modal_as("operator")
     state.show("fct_sales", True, 0)
-    assert state.fields == [] and state.dry_run and state.job_name
+    assert state.fields == []
+    assert state.dry_run
+    assert state.job_name
 
 
 async def test_each_change_is_checked_at_once_and_a_fix_clears_the_error(make_user: MakeUser):
@@ -234,7 +238,8 @@ async def test_a_rerun_is_prefilled_from_its_run_and_queued_as_a_rerun(make_user
         ).run_ids
     state = await modal_as("operator")
     state.show("ignored", False, old)
-    assert state.job_id == "backfill_sales" and state.is_rerun
+    assert state.job_id == "backfill_sales"
+    assert state.is_rerun
     assert state.values["start"] == "2024-01-01"
     state.review({"param:start": "2024-01-01", "param:end": "2024-01-15", "reason": "again"})
     assert state.step == CONFIRM, state.problem
