@@ -579,6 +579,8 @@ def _form_step() -> rx.Component:
             width="100%",
         ),
         on_submit=RunModalState.review,
+        # Our own field errors, tied to their inputs, instead of the browser's bubbles.
+        no_validate=True,
         id="run-modal-form",
     )
 

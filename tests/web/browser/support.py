@@ -94,12 +94,15 @@ def move(run_id: int, *statuses: RunStatus, **fields: Any) -> None:
             transition(session, run, status, detail=f"test: {status}", **extra)
 
 
-def serious_violations(page: Page, axe: Path) -> list[dict[str, Any]]:
+def serious_violations(page: Page, axe: Path, within: str = "") -> list[dict[str, Any]]:
+    """Serious and critical WCAG 2 A/AA violations of the page, or of the part `within` selects
+    (an open dialog: the page behind it is inert)."""
     page.mouse.move(0, 0)  # hover colours are not what a page looks like at rest
     page.add_script_tag(path=str(axe))
     result = page.evaluate(
-        """async () => await axe.run(document, {
-               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"""
+        """async (within) => await axe.run(within ? document.querySelector(within) : document, {
+               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})""",
+        within,
     )
     return [
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
