@@ -572,6 +572,7 @@ def _form_step() -> rx.Component:
                     disabled=RunModalState.has_errors,
                 ),
                 justify="end",
+                wrap="wrap",
                 spacing="3",
                 width="100%",
             ),
@@ -654,6 +655,7 @@ def _confirm_step() -> rx.Component:
                 on_click=RunModalState.confirm,
             ),
             justify="end",
+            wrap="wrap",
             spacing="3",
             width="100%",
         ),
@@ -690,6 +692,7 @@ def _done_step() -> rx.Component:
         rx.hstack(
             rx.dialog.close(rx.button("Close", type="button", id="run-modal-close")),
             justify="end",
+            wrap="wrap",
             width="100%",
         ),
         spacing="3",
@@ -725,7 +728,8 @@ def run_modal() -> rx.Component:
                 rx.cond(RunModalState.job_name, _form_step()),
             ),
             id="run-modal",
-            max_width="44rem",
+            # Radix's own max width keeps the dialog inside a phone's screen; a bare 44rem would not.
+            max_width="min(44rem, calc(100vw - 2rem))",
         ),
         open=RunModalState.is_open,
         on_open_change=RunModalState.set_open,

@@ -243,3 +243,30 @@ def test_the_keyboard_alone_opens_fills_and_submits_the_modal(
         )
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+
+
+def _fits(page: Page, width: int) -> None:
+    box = page.locator(DIALOG).bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= width
+
+
+def test_the_modal_fits_a_360_pixel_wide_screen(
+    browser: Browser, console: Console, make_user: MakeUser, demo: dict[str, JobSpec]
+):
+    ctx = browser.new_context(viewport={"width": 360, "height": 740})
+    page = ctx.new_page()
+    sign_in(page, console, make_user("operator"))
+    open_modal(page, ROOT_JOB)
+    _fits(page, 360)
+    page.click("#run-modal-downstream")
+    page.fill("#run-modal-reason", "phone")
+    page.click("#run-modal-review")
+    expect(page.locator("#run-modal-confirm")).to_be_visible()
+    _fits(page, 360)
+    page.locator("#run-modal-confirm").scroll_into_view_if_needed()
+    confirm = page.locator("#run-modal-confirm").bounding_box()
+    assert confirm is not None
+    assert confirm["x"] + confirm["width"] <= 360
+    ctx.close()
