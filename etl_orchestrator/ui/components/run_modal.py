@@ -728,7 +728,7 @@ def run_modal() -> rx.Component:
                 rx.cond(RunModalState.job_name, _form_step()),
             ),
             id="run-modal",
-            # Radix's own max width keeps the dialog inside a phone's screen; a bare 44rem would not.
+            # Keep Radix's limit to the screen's width: a bare 44rem overflows a phone.
             max_width="min(44rem, calc(100vw - 2rem))",
         ),
         open=RunModalState.is_open,
