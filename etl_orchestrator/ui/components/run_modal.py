@@ -168,6 +168,12 @@ class RunModalState(rx.State):
             return None
         self.fields = fields
         self.values = param_form.initial_values(fields, previous)
+        if not actions.allows(who.role, actions.OPERATOR):
+            # Display only: Confirm reads the role from the database again and refuses.
+            self.problem = (
+                f"You are a {who.role}: you can look at the options and the impact, but queueing "
+                "needs the operator role."
+            )
         return None
 
     def set_open(self, value: bool) -> None:
@@ -400,6 +406,7 @@ def _param_field(f: Any) -> rx.Component:
             color_scheme="red",
             high_contrast=True,
             weight="medium",
+            aria_live="polite",
             id=f"param-{f.name}-error",
             class_name="etl-field-error",
         ),
@@ -485,6 +492,7 @@ def _options() -> rx.Component:
                     color_scheme="red",
                     high_contrast=True,
                     weight="medium",
+                    aria_live="polite",
                     id="run-modal-concurrency-error",
                 ),
                 spacing="1",
@@ -513,6 +521,7 @@ def _options() -> rx.Component:
                     color_scheme="red",
                     high_contrast=True,
                     weight="medium",
+                    aria_live="polite",
                     id="run-modal-reason-error",
                 ),
                 spacing="1",
@@ -555,6 +564,7 @@ def _form_step() -> rx.Component:
                         color_scheme="red",
                         high_contrast=True,
                         weight="medium",
+                        aria_live="polite",
                         id="run-modal-params-error",
                     ),
                     style={"border": "none", "padding": 0, "margin": 0, "minWidth": 0},

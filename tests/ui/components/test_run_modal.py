@@ -188,6 +188,7 @@ async def test_a_viewers_forged_confirm_is_refused_audited_and_queues_nothing(
     make_user("viewer")
     state = await modal_as("viewer")
     state.show("backfill_sales", False, 0)
+    assert "queueing needs the operator role" in state.problem  # said up front, checked later
     state.review(form())
     state.confirm()
     assert state.problem.startswith("Refused: run.trigger needs the operator role")
