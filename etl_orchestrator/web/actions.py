@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session
@@ -22,6 +22,8 @@ class RefusedError(PermissionError):
 class RunNowResult:
     batch_id: str
     run_ids: list[int]
+    #: The job of each run, in the same order.
+    job_ids: list[str] = field(default_factory=list)
 
 
 def allows(role: str | None, minimum: str) -> bool:
@@ -119,4 +121,8 @@ def run_with_options(
             role=role,
             reason=reason,
         )
-    return RunNowResult(batch_id=result.batch_id, run_ids=result.run_ids)
+    return RunNowResult(
+        batch_id=result.batch_id,
+        run_ids=result.run_ids,
+        job_ids=[run.job_id for run in result.runs],
+    )

@@ -47,6 +47,12 @@ class ImpactRow:
 
 
 @dataclass
+class QueuedRun:
+    run_id: int = 0
+    job_id: str = ""
+
+
+@dataclass
 class ImpactView:
     runs: list[ImpactRow] = field(default_factory=list)
     tables: list[str] = field(default_factory=list)
@@ -124,6 +130,7 @@ class RunModalState(rx.State):
     problem: rx.Field[str] = rx.field("")
     preview: rx.Field[ImpactView] = rx.field(default_factory=ImpactView)
     run_ids: rx.Field[list[int]] = rx.field(default_factory=list)
+    queued: rx.Field[list[QueuedRun]] = rx.field(default_factory=list)
 
     @rx.var
     def has_errors(self) -> bool:
@@ -134,7 +141,7 @@ class RunModalState(rx.State):
         return self.from_run_id > 0
 
     def _fresh(self) -> None:
-        self.step, self.problem, self.errors, self.run_ids = FORM, "", {}, []
+        self.step, self.problem, self.errors, self.run_ids, self.queued = FORM, "", {}, [], []
         self.fields, self.values, self.reason, self.concurrency = [], {}, "", ""
         self.downstream, self.job_name, self.preview = False, "", ImpactView()
 
@@ -321,6 +328,10 @@ class RunModalState(rx.State):
             self.problem = refused
             return _focus("run-modal-problem")
         self.run_ids = result.run_ids
+        self.queued = [
+            QueuedRun(run_id=run_id, job_id=job_id)
+            for run_id, job_id in zip(result.run_ids, result.job_ids, strict=True)
+        ]
         self.step = DONE
         return _focus("run-modal-result")
 
@@ -692,9 +703,12 @@ def _done_step() -> rx.Component:
         ),
         rx.el.ul(
             rx.foreach(
-                RunModalState.run_ids,
-                lambda run_id: rx.el.li(
-                    rx.link(f"Run #{run_id}", href=f"/runs/{run_id}"), data_run_id=run_id
+                RunModalState.queued,
+                lambda run: rx.el.li(
+                    rx.link(f"Run #{run.run_id}", href=f"/runs/{run.run_id}"),
+                    " · ",
+                    run.job_id,
+                    data_run_id=run.run_id,
                 ),
             ),
             id="run-modal-run-links",

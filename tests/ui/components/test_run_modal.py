@@ -178,6 +178,9 @@ async def test_with_downstream_confirm_creates_the_runs_the_preview_listed(make_
     state.confirm()
     created = all_runs()
     assert sorted(run.job_id for run in created) == listed
+    assert sorted((q.run_id, q.job_id) for q in state.queued) == sorted(
+        (run.run_id, run.job_id) for run in created
+    )
     assert all(run.dry_run for run in created)
     assert len({run.batch_id for run in created}) == 1
 
