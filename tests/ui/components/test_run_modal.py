@@ -13,9 +13,10 @@ from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs.registry import load_jobs
 from etl_orchestrator.jobs.sync import sync_jobs
 from etl_orchestrator.models import AuditEntry, Run, User
+from etl_orchestrator.services import impact
 from etl_orchestrator.services import runs as run_service
 from etl_orchestrator.timeutil import utcnow
-from etl_orchestrator.ui.components.run_modal import CONFIRM, DONE, FORM, RunModalState
+from etl_orchestrator.ui.components.run_modal import CONFIRM, DONE, FORM, RunModalState, impact_view
 from etl_orchestrator.web import sessions
 from tests.web import conftest as web_fixtures
 from tests.web.conftest import MakeUser
@@ -263,3 +264,26 @@ async def test_an_unknown_job_or_run_is_explained_in_the_modal(make_user: MakeUs
     assert "Unknown job 'no_such_job'" in state.problem
     state.show("fct_sales", False, 999_999)
     assert "unknown run 999999" in state.problem
+
+
+def test_the_preview_says_durations_in_words_and_no_history_when_there_is_none():
+    found = impact.Impact(
+        job_id="a",
+        runs=[
+            impact.PlannedRunView(job_id="a", writes=["t"], expected_s=65.0, history=3),
+            impact.PlannedRunView(job_id="b", held_by=["a"], expected_s=None),
+        ],
+        tables=["t"],
+        cap=4,
+        active=3,
+        queued_ahead=2,
+    )
+    view = impact_view(found)
+    assert [(row.starts, row.writes, row.expected) for row in view.runs] == [
+        ("queued at once", "t", "about 1 min 05 s (median of 3)"),
+        ("waits for a", "nothing declared", "no history"),
+    ]
+    assert view.expected_total.startswith("unknown")
+    assert (view.free_slots, view.queued_ahead) == (1, 2)
+    found.expected_total_s = 7200.0
+    assert impact_view(found).expected_total == "about 2 h 00 min along its longest chain"
