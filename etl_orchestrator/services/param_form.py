@@ -170,7 +170,7 @@ def _field(
             kind=kind,
             required=required,
             description=str(node.get("description") or ""),
-            default=_text(node.get("default")),
+            default=_local(kind, _text(node.get("default"))),
             nullable=bool(node.get("nullable")),
         )
         items = node
@@ -324,11 +324,15 @@ def initial_values(
     given = params or {}
     values: dict[str, str] = {}
     for f in fields:
-        value = given.get(f.name)
-        if value is not None and f.kind == "date-time" and isinstance(value, str):
-            value = value.replace("Z", "").replace("+00:00", "")[:16]
-        values[f.name] = _text(value) if f.name in given else f.default
+        values[f.name] = _local(f.kind, _text(given[f.name])) if f.name in given else f.default
     return values
+
+
+def _local(kind: str, text: str) -> str:
+    """A UTC date-time as a datetime-local input holds it (YYYY-MM-DDTHH:MM); others as given."""
+    if kind != "date-time" or not text:
+        return text
+    return text.replace("Z", "").replace("+00:00", "")[:16]
 
 
 def field_errors(fields: list[ParamField], errors: Mapping[str, str]) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 import pytest
@@ -95,6 +95,15 @@ def test_an_all_of_reference_as_older_pydantic_emits_it_is_followed():
     }
     [f] = fields_from_schema(schema)
     assert (f.kind, f.options, f.default) == ("enum", ["fast", "safe"], "safe")
+
+
+def test_a_date_time_default_is_shown_as_a_datetime_local_input_holds_it():
+    class At(BaseModel):
+        at: datetime = datetime(2024, 3, 1, 6, 30, tzinfo=UTC)
+
+    [f] = fields_from_schema(At.model_json_schema())
+    assert f.default == "2024-03-01T06:30"
+    assert check_field(f, f.default) == ("", "2024-03-01T06:30:00Z")
 
 
 def test_a_job_without_parameters_has_no_fields():
