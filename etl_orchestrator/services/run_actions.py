@@ -311,13 +311,16 @@ def rerun_run(
     reason: str,
     params: Mapping[str, Any] | None = None,
     dry_run: bool | None = None,
+    downstream: bool = False,
+    concurrency: int | None = None,
     specs: Mapping[str, JobSpec] | None = None,
 ) -> run_service.TriggerResult:
     """Run a run's job again as a new batch: the old params and dry-run unless new ones are given.
 
     `params`, when given, replace the old ones whole and are validated by the job's model
     (ParamsError per field). The new run keeps the old run's scheduled time, so a scheduled
-    run's rerun works on the same period.
+    run's rerun works on the same period. With `downstream`, the batch takes the job's
+    dependents as a manual trigger would (services.runs.plan_batch), all marked as a rerun.
     """
     reason = _reason(reason, "rerun")
     old = get_run(session, run_id)
@@ -326,6 +329,8 @@ def rerun_run(
         job_id=old.job_id,
         params=old.params if params is None else params,
         dry_run=old.dry_run if dry_run is None else dry_run,
+        downstream=downstream,
+        concurrency=concurrency,
         requested_by=actor,
         role=role,
         reason=reason,
@@ -334,7 +339,7 @@ def rerun_run(
         specs=specs,
         audit_action=None,
     )
-    [run] = result.runs
+    run = result.runs[0]
     audit.record(
         session,
         actor=actor,
@@ -347,6 +352,9 @@ def rerun_run(
             "batch_id": result.batch_id,
             "params": run.params,
             "dry_run": run.dry_run,
+            "downstream": downstream,
+            "concurrency": concurrency,
+            "run_ids": result.run_ids,
         },
         reason=reason,
     )

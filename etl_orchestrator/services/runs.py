@@ -64,10 +64,10 @@ def _unknown(job_id: str, known: list[str]) -> UnknownJobError:
 MAX_REASON_CHARS = 2000
 
 
-def _check_text(*, job_id: str, reason: str, requested_by: str) -> None:
+def _check_text(*, reason: str, requested_by: str) -> None:
     """Text the database would refuse (PostgreSQL holds no NUL character) is refused here,
     with a message, before anything is written."""
-    for name, value in (("job id", job_id), ("reason", reason), ("user name", requested_by)):
+    for name, value in (("reason", reason), ("user name", requested_by)):
         if "\x00" in value:
             raise TriggerError(f"the {name} contains a NUL character: remove it and try again")
     if len(reason) > MAX_REASON_CHARS:
@@ -153,6 +153,67 @@ def batch_members(
     return [root, *(jobs[job_id] for job_id in sorted(members))]
 
 
+def runnable_job(session: Session, job_id: str) -> Job:
+    """The job, if it may run now: known, still declared and enabled; TriggerError otherwise."""
+    if "\x00" in job_id:  # PostgreSQL holds no NUL in text: no job can have such an id
+        raise TriggerError("the job id contains a NUL character: remove it and try again")
+    job = session.get(Job, job_id)
+    if job is None:
+        raise _unknown(job_id, list(session.exec(select(Job.job_id))))
+    if not job.declared:
+        raise JobDisabledError(
+            f"job {job_id!r} is no longer declared in code; it is kept only for its history"
+        )
+    if not job.enabled:
+        raise JobDisabledError(
+            f"job {job_id!r} is disabled; an admin can enable it before it can run"
+        )
+    return job
+
+
+def check_concurrency(session: Session, concurrency: int | None) -> None:
+    """A concurrency override must lie within 1 and the current cap."""
+    cap = settings.parallel_jobs(session)
+    if concurrency is not None and not 1 <= concurrency <= cap:
+        raise TriggerError(
+            f"concurrency override {concurrency} is out of range: use 1 to {cap} (the current cap)"
+        )
+
+
+#: One run a trigger would create: its job, and the upstream jobs that hold it at first.
+PlannedRun = tuple[Job, list[str]]
+
+
+def plan_batch(
+    session: Session, job: Job, *, downstream: bool, dry_run: bool, trigger: str = "manual"
+) -> list[PlannedRun]:
+    """The runs a trigger of `job` creates, in creation order, each with what holds it.
+
+    trigger() creates exactly these; the run modal's impact preview shows them.
+    """
+    # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
+    deps = _dependency_map(session, downstream=downstream or trigger == "schedule")
+    members = batch_members(session, job, downstream=downstream, deps=deps)
+    member_ids = {member.job_id for member in members}
+    if dry_run:
+        refusing = [m.job_id for m in members if not m.supports_dry_run]
+        if refusing:
+            raise TriggerError(
+                f"cannot dry-run: {', '.join(refusing)} cannot run in a rolled-back transaction"
+            )
+    return [
+        (
+            member,
+            sorted(
+                up
+                for up in deps.get(member.job_id, [])
+                if trigger == "schedule" or up in member_ids
+            ),
+        )
+        for member in members
+    ]
+
+
 def trigger(
     session: Session,
     *,
@@ -175,42 +236,16 @@ def trigger(
     upstream job outside the batch holds it too, until the dispatcher sees a recent enough
     success of that job (see engine/dispatch.py); other triggers ignore outside upstreams.
     """
-    _check_text(job_id=job_id, reason=reason, requested_by=requested_by)
-    job = session.get(Job, job_id)
-    if job is None:
-        raise _unknown(job_id, list(session.exec(select(Job.job_id))))
-    if not job.declared:
-        raise JobDisabledError(
-            f"job {job_id!r} is no longer declared in code; it is kept only for its history"
-        )
-    if not job.enabled:
-        raise JobDisabledError(
-            f"job {job_id!r} is disabled; an admin can enable it before it can run"
-        )
+    _check_text(reason=reason, requested_by=requested_by)
+    job = runnable_job(session, job_id)
     specs = catalog.job_specs() if specs is None else specs
     clean_params = validate_params(specs.get(job_id), job_id, params)
-    cap = settings.parallel_jobs(session)
-    if concurrency is not None and not 1 <= concurrency <= cap:
-        raise TriggerError(
-            f"concurrency override {concurrency} is out of range: use 1 to {cap} (the current cap)"
-        )
-    # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
-    deps = _dependency_map(session, downstream=downstream or trigger == "schedule")
-    members = batch_members(session, job, downstream=downstream, deps=deps)
-    member_ids = {member.job_id for member in members}
-    if dry_run:
-        refusing = [m.job_id for m in members if not m.supports_dry_run]
-        if refusing:
-            raise TriggerError(
-                f"cannot dry-run: {', '.join(refusing)} cannot run in a rolled-back transaction"
-            )
+    check_concurrency(session, concurrency)
+    planned = plan_batch(session, job, downstream=downstream, dry_run=dry_run, trigger=trigger)
     now = db_now(session)
     batch_id = str(uuid.uuid4())
     result = TriggerResult(batch_id=batch_id)
-    for member in members:
-        held_by = sorted(
-            up for up in deps.get(member.job_id, []) if trigger == "schedule" or up in member_ids
-        )
+    for member, held_by in planned:
         run = Run(
             job_id=member.job_id,
             batch_id=batch_id,

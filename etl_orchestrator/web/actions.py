@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session
 
-from etl_orchestrator.services import audit, runs, users
+from etl_orchestrator.services import audit, run_actions, runs, users
 
 ROLE_RANK = {role: rank for rank, role in enumerate(users.ROLES)}
 OPERATOR = "operator"
@@ -20,6 +22,8 @@ class RefusedError(PermissionError):
 class RunNowResult:
     batch_id: str
     run_ids: list[int]
+    #: The job of each run, in the same order.
+    job_ids: list[str] = field(default_factory=list)
 
 
 def allows(role: str | None, minimum: str) -> bool:
@@ -59,16 +63,66 @@ def run_now(session: Session, *, username: str, job_id: str, reason: str) -> Run
 
     Raises RefusedError (refusal audited in this transaction: commit it) or runs.TriggerError.
     """
+    return run_with_options(session, username=username, job_id=job_id, reason=reason)
+
+
+def run_with_options(
+    session: Session,
+    *,
+    username: str,
+    job_id: str,
+    reason: str,
+    params: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+    downstream: bool = False,
+    concurrency: int | None = None,
+    from_run_id: int = 0,
+) -> RunNowResult:
+    """Trigger `job_id` (or, with `from_run_id`, rerun that run) for an operator or admin.
+
+    The role is read from the database now; the runs and their audit row ("run.trigger", or
+    "run.rerun" for a rerun) commit together. Raises RefusedError (the refusal is audited in
+    this transaction: commit it), runs.TriggerError (ParamsError per field) or
+    run_actions.RunActionError; on those nothing is queued.
+    """
     reason = reason.strip()
+    rerun = from_run_id > 0
     role = require_role(
         session,
         username=username,
         minimum=OPERATOR,
-        action="run.trigger",
-        target=job_id,
+        action="run.rerun" if rerun else "run.trigger",
+        target=f"run {from_run_id} ({job_id})" if rerun else job_id,
         reason=reason,
     )
     if not reason:
         raise runs.TriggerError("Say why you run it now: a reason is required for the audit.")
-    result = runs.trigger(session, job_id=job_id, requested_by=username, role=role, reason=reason)
-    return RunNowResult(batch_id=result.batch_id, run_ids=result.run_ids)
+    if rerun:
+        result = run_actions.rerun_run(
+            session,
+            run_id=from_run_id,
+            actor=username,
+            role=role,
+            reason=reason,
+            params=params,
+            dry_run=dry_run,
+            downstream=downstream,
+            concurrency=concurrency,
+        )
+    else:
+        result = runs.trigger(
+            session,
+            job_id=job_id,
+            params=params,
+            dry_run=dry_run,
+            downstream=downstream,
+            concurrency=concurrency,
+            requested_by=username,
+            role=role,
+            reason=reason,
+        )
+    return RunNowResult(
+        batch_id=result.batch_id,
+        run_ids=result.run_ids,
+        job_ids=[run.job_id for run in result.runs],
+    )

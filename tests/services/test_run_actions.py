@@ -412,6 +412,20 @@ def test_rerun_with_new_params_validates_them_and_writes_nothing_when_they_are_b
     assert (new.params, new.dry_run) == ({"days": 5, "region": "us"}, True)
 
 
+def test_rerun_with_downstream_reruns_the_dependents_too_in_one_new_batch(trigger, specs):
+    run_id = trigger("a")["a"]
+    result = rerun(run_id, specs, downstream=True, concurrency=2)
+    created = {run.job_id: run for run in result.runs}
+    assert set(created) == {"a", "b", "c", "d"}
+    assert {run.trigger for run in result.runs} == {"rerun"}
+    assert {run.concurrency_override for run in result.runs} == {2}
+    assert (created["a"].status, created["d"].status_detail) == (S.QUEUED, "blocked by a")
+    [entry] = audits("run.rerun")
+    assert entry.params["rerun_run_id"] == created["a"].run_id
+    assert sorted(entry.params["run_ids"]) == sorted(result.run_ids)
+    assert (entry.params["downstream"], entry.params["concurrency"]) == (True, 2)
+
+
 def fails_the_first_time(ctx: Any) -> None:
     if redis.Redis.from_url(os.environ["REDIS_URL"]).incr("tries") == 1:
         raise PermanentError("the source file is missing")

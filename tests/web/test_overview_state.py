@@ -128,3 +128,18 @@ async def test_without_a_session_the_handler_sends_the_client_to_sign_in(make_us
     assert state.notice == ""
     assert runs() == []
     assert audit() == []
+
+
+async def test_run_with_options_asks_for_a_job_first_then_opens_the_modal_on_it(
+    make_user: MakeUser,
+):
+    make_user("operator")
+    state = await overview_as("operator")
+    assert state.with_options() is None
+    assert state.notice == "Choose a job first, then open the run options."
+    state.pick("load_sales")
+    opened = state.with_options()
+    assert opened is not None
+    assert opened.handler.fn.__qualname__ == "RunModalState.show"
+    assert [str(value) for _, value in opened.args] == ['"load_sales"', "false", "0"]
+    assert state.notice == ""

@@ -12,6 +12,7 @@ from reflex.event import EventSpec
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.services.runs import TriggerError
+from etl_orchestrator.ui.components.run_modal import RunModalState
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.table_section import table_section
 from etl_orchestrator.ui.components.timestamp import timestamp
@@ -25,6 +26,8 @@ class OverviewState(rx.State):
     notice: rx.Field[str] = rx.field("")
     notice_ok: rx.Field[bool] = rx.field(False)
     new_run_id: rx.Field[int] = rx.field(0)
+    #: The job chosen in the Run now form, for "Run with options…".
+    selected: rx.Field[str] = rx.field("")
 
     async def load(self) -> EventSpec | None:
         auth = await self.get_state(AuthState)
@@ -38,11 +41,23 @@ class OverviewState(rx.State):
     def _say(self, text: str, *, ok: bool, run_id: int = 0) -> None:
         self.notice, self.notice_ok, self.new_run_id = text, ok, run_id
 
+    def pick(self, job_id: str) -> None:
+        self.selected = str(job_id)
+
+    def with_options(self) -> EventSpec | None:
+        """Open the run modal on the chosen job (the modal checks the role when it queues)."""
+        if not self.selected:
+            self._say("Choose a job first, then open the run options.", ok=False)
+            return None
+        self._say("", ok=True)
+        return RunModalState.show(self.selected, False, 0)  # type: ignore[arg-type,call-arg]
+
     def run_now(self, form: dict[str, Any]) -> EventSpec | None:
         """Trigger a job now. Any client can send this event: the session and role are checked
         here, against the database, and a refusal is audited."""
         job_id = str(form.get("job_id") or "").strip()
         reason = str(form.get("reason") or "")
+        self.selected = ""  # the form resets its fields after a submit
         token = sessions.token_from_cookies(self.router.headers.cookie)
         refused = ""
         try:
@@ -108,6 +123,7 @@ def _run_now_form() -> rx.Component:
                         name="job_id",
                         required=True,
                         class_name="etl-select",
+                        on_change=OverviewState.pick,
                     ),
                     spacing="1",
                 ),
@@ -121,6 +137,14 @@ def _run_now_form() -> rx.Component:
                     min_width="12rem",
                 ),
                 rx.button("Run now", type="submit", id="run-now-submit"),
+                rx.button(
+                    "Run with options…",
+                    type="button",
+                    variant="outline",
+                    on_click=OverviewState.with_options,
+                    aria_haspopup="dialog",
+                    id="run-with-options",
+                ),
                 align="end",
                 wrap="wrap",
                 spacing="3",
