@@ -4,7 +4,8 @@ Every scheduler polls the lease (engine/leader.py) each `poll_s`. The one that h
 until it loses it: a tick pass each `tick_s` (engine/ticks.py), the Dispatcher
 (engine/dispatcher.py), and its hooks: the reaper (`engine.reaper.Reaper`, every 5 s, the
 runs it re-dispatches enqueued in arq) and retention (`engine.retention.cleanup_pass()`, every
-60 s), each imported lazily and left out while its module does not exist.
+60 s) and alerts (`etl_orchestrator.alerts.monitor`, every 2 s: the one sender of Slack and
+e-mail alerts), each imported lazily and left out while its module does not exist.
 The leader renews its lease every third of the TTL; when a renewal fails, or Redis stays
 unreachable past the lease's local deadline, it stops ticking, dispatching and reaping at once
 and goes back to standby. A standby takes over within about one TTL of the leader's death.
@@ -22,6 +23,7 @@ import inspect
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ MAX_BACKOFF_S = 30.0
 TRANSIENT = (SQLAlchemyOperationalError, RedisError, OSError, TimeoutError)
 REAPER_MODULE = "etl_orchestrator.engine.reaper"
 RETENTION_MODULE = "etl_orchestrator.engine.retention"
+ALERTS_MODULE = "etl_orchestrator.alerts.monitor"
 REAP_EVERY_S = 5.0
 CLEANUP_EVERY_S = 60.0
 
@@ -135,6 +138,10 @@ class Scheduler:
         self._beat_now = asyncio.Event()
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._dispatcher: Dispatcher | None = None
+        #: Monotonic times: since when this scheduler leads, and its dispatcher's last pass
+        #: (the alert monitor's stall check reads them).
+        self.leading_since: float | None = None
+        self.last_dispatch_pass: float | None = None
 
     def default_hooks(self) -> list[Hook]:
         """The reaper (every 5 s) and retention cleanup (every 60 s), where installed."""
@@ -146,6 +153,11 @@ class Scheduler:
         retention = optional_module(RETENTION_MODULE)
         if retention is not None:
             hooks.append(Hook(name="retention", fn=retention.cleanup_pass, every_s=CLEANUP_EVERY_S))
+        alerts = optional_module(ALERTS_MODULE)
+        if alerts is not None:
+            # Alerts are detected and sent by the leader only: one sender for the whole system.
+            monitor = alerts.AlertMonitor(self)
+            hooks.append(Hook(name="alerts", fn=monitor.run_pass, every_s=monitor.config.every_s))
         return hooks
 
     async def _reap(self) -> None:
@@ -230,7 +242,8 @@ class Scheduler:
         return renew_every
 
     def _lead(self) -> None:
-        self._dispatcher = Dispatcher(idle_s=self.dispatcher_idle_s)
+        self._dispatcher = Dispatcher(idle_s=self.dispatcher_idle_s, on_pass=self._dispatched)
+        self.leading_since, self.last_dispatch_pass = time.monotonic(), None
         self._leader_tasks = [
             asyncio.create_task(self._dispatch_loop(self._dispatcher)),
             asyncio.create_task(self._every(self.tick_s, "tick pass", self._tick)),
@@ -245,6 +258,7 @@ class Scheduler:
         if self.lease is not None:
             self.lease.forget()
         tasks, self._leader_tasks = self._leader_tasks, []
+        self.leading_since = None
         dispatcher, self._dispatcher = self._dispatcher, None
         if not tasks:
             return
@@ -259,6 +273,9 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._beat_now.set()
+
+    def _dispatched(self, _result: Any) -> None:
+        self.last_dispatch_pass = time.monotonic()
 
     async def _dispatch_loop(self, dispatcher: Dispatcher) -> None:
         """Dispatcher.run() handles passing outages itself; start it again if it ever dies."""

@@ -1,0 +1,185 @@
+"""The active scheduler sends each alert once, to Slack and e-mail, and retries a down webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from email.message import Message
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from etl_orchestrator.alerts import outbox
+from etl_orchestrator.alerts.message import NO_WORKERS, RUN_FAILED
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.scheduler import Scheduler
+from etl_orchestrator.models import Alert
+from tests.alerts.alert_jobs import always_fails
+from tests.alerts.conftest import BASE_URL, Mailbox, SlackWebhook
+from tests.engine.conftest import Engine, spec
+
+FAILING = "always_fails"
+
+
+async def until(what: str, predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def alerts() -> list[Alert]:
+    with session_scope() as session:
+        return list(session.exec(select(Alert).order_by(Alert.alert_id)).all())  # type: ignore[arg-type]
+
+
+def run_alert(run_id: int) -> Alert | None:
+    return next((a for a in alerts() if a.run_id == run_id and a.kind == RUN_FAILED), None)
+
+
+@pytest.fixture
+async def schedulers(engine: Engine) -> AsyncIterator[Callable[[str], Scheduler]]:
+    """Real Scheduler instances (default hooks: reaper, retention, alerts) in this loop."""
+    running: list[tuple[Scheduler, asyncio.Task[None]]] = []
+
+    def start(name: str) -> Scheduler:
+        scheduler = Scheduler(
+            lease_ttl_s=1.0,
+            poll_s=0.05,
+            tick_s=0.5,
+            heartbeat_s=0.2,
+            dispatcher_idle_s=0.2,
+            specs=engine.specs,
+            instance=name,
+        )
+        running.append((scheduler, asyncio.create_task(scheduler.run())))
+        return scheduler
+
+    try:
+        yield start
+    finally:
+        for scheduler, _task in running:
+            scheduler.stop()
+        for _scheduler, task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+
+
+async def fail_one_run(engine: Engine, schedulers: Callable[[str], Scheduler]) -> int:
+    engine.declare(spec(FAILING, always_fails))
+    await engine.start(workers=1, dispatchers=0)
+    schedulers("a")
+    schedulers("b")
+    [run_id] = engine.trigger(FAILING)
+    finished = await engine.wait_final([run_id])
+    assert finished[run_id].status == "failed"
+    return run_id
+
+
+def mail_parts(mail: Message) -> dict[str, str]:
+    """Content type -> decoded text of each leaf part."""
+    parts = {}
+    for part in mail.walk():
+        if not part.is_multipart():
+            raw = part.get_payload(decode=True)
+            assert isinstance(raw, bytes)
+            parts[part.get_content_type()] = raw.decode()
+    return parts
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    return str(payload)
+
+
+async def test_a_run_that_fails_for_good_sends_one_slack_message_and_one_email_with_its_link(
+    engine: Engine,
+    schedulers: Callable[[str], Scheduler],
+    destinations: tuple[SlackWebhook, Mailbox],
+) -> None:
+    slack, mailbox = destinations
+    run_id = await fail_one_run(engine, schedulers)
+    link = f"{BASE_URL}/runs/{run_id}"
+
+    await until(
+        "both deliveries", lambda: (a := run_alert(run_id)) is not None and a.status == "sent"
+    )
+    # Two schedulers ran alert passes for a while longer: still exactly one of each.
+    await asyncio.sleep(1.0)
+    assert len(slack.received) == 1
+    assert len(mailbox.messages) == 1
+    payload = slack.received[0]
+    assert link in slack_text(payload)
+    assert any(b["type"] == "actions" for b in payload["blocks"])
+    mail = mailbox.messages[0]
+    assert mail["Subject"].startswith(f"[Dev] Run {run_id} of {FAILING} failed")
+    parts = mail_parts(mail)
+    assert link in parts["text/plain"]
+    assert f"href='{link}'" in parts["text/html"]
+    assert mailbox.envelopes[0][1] == ["oncall@example.test", "lead@example.test"]
+    alert = run_alert(run_id)
+    assert alert is not None
+    assert alert.dedup_key == f"{RUN_FAILED}:{run_id}"
+    assert {name: state["status"] for name, state in alert.channels.items()} == {
+        "slack": "sent",
+        "email": "sent",
+    }
+    assert [a.run_id for a in alerts() if a.kind == RUN_FAILED] == [run_id]
+
+
+async def test_a_webhook_answering_500_is_retried_with_backoff_until_it_recovers(
+    engine: Engine,
+    schedulers: Callable[[str], Scheduler],
+    destinations: tuple[SlackWebhook, Mailbox],
+) -> None:
+    slack, mailbox = destinations
+    slack.fail_with = 500
+    run_id = await fail_one_run(engine, schedulers)
+
+    await until("two refused Slack attempts", lambda: slack.refused >= 2)
+    alert = run_alert(run_id)
+    assert alert is not None
+    state = alert.channels["slack"]
+    assert state["status"] == "pending"
+    assert state["last_error"].startswith("HTTP 500")
+    assert alert.channels["email"]["status"] == "sent"  # one destination down holds no other
+
+    slack.fail_with = None
+    await until(
+        "the Slack delivery", lambda: (a := run_alert(run_id)) is not None and a.status == "sent"
+    )
+    assert len(slack.received) == 1
+    assert f"{BASE_URL}/runs/{run_id}" in str(slack.received[0])
+    assert len(mailbox.messages) == 1
+    final = run_alert(run_id)
+    assert final is not None
+    assert final.channels["slack"]["attempts"] >= 3
+
+
+async def test_no_live_worker_raises_one_systemic_alert_that_resolves_when_one_starts(
+    engine: Engine,
+    schedulers: Callable[[str], Scheduler],
+    destinations: tuple[SlackWebhook, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slack, _mailbox = destinations
+    monkeypatch.setenv("ETL_ALERT_NO_WORKERS_S", "0.5")
+    engine.declare(spec(FAILING, always_fails))
+    schedulers("a")
+    schedulers("b")
+    await until("the no-workers alert", lambda: any(a.kind == NO_WORKERS for a in alerts()))
+    await until("its Slack message", lambda: len(slack.received) >= 1)
+    [open_alert] = [a for a in alerts() if a.kind == NO_WORKERS]
+    assert open_alert.dedup_key == NO_WORKERS + outbox.OPEN_SUFFIX
+
+    await engine.start(workers=1, dispatchers=0)
+    await until(
+        "the alert resolved",
+        lambda: all(not a.dedup_key.endswith(outbox.OPEN_SUFFIX) for a in alerts()),
+    )
+    assert [a.kind for a in alerts()] == [NO_WORKERS]
+    assert "Resolved at" in alerts()[0].message
+    assert len(slack.received) == 1
