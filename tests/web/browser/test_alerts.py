@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ from tests.web.conftest import MakeUser
 class _Leader:
     """The scheduler as the monitor sees it: leading, its dispatcher passing."""
 
-    worker_id = "scheduler:browser-test:1"
-    leading_since: float | None = time.monotonic()
-    last_dispatch_pass: float | None = time.monotonic()
+    def __init__(self) -> None:
+        self.worker_id = "scheduler:browser-test:1"
+        self.leading_since: float | None = time.monotonic()
+        self.last_dispatch_pass: float | None = time.monotonic()
 
 
 def _failed_run() -> int:
@@ -54,7 +56,9 @@ def _alert_link(console: Console, hook: SlackWebhook, monkeypatch: pytest.Monkey
     run_id = _failed_run()
     monitor = AlertMonitor(_Leader(), config=AlertConfig(send_timeout_s=5))
     monitor.detect()
-    asyncio.run(monitor.deliver())
+    # Playwright's sync API runs an event loop in this thread: deliver from another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, monitor.deliver()).result(timeout=30)
     assert len(hook.received) == 1
     [button] = next(b for b in hook.received[0]["blocks"] if b["type"] == "actions")["elements"]
     link = str(button["url"])
@@ -98,7 +102,8 @@ def test_with_alerts_visible_off_the_page_hides_failure_alerts_and_says_why(
     _alert_link(console, slack, monkeypatch)
     with session_scope() as session:
         session.add(Setting(key=ALERTS_VISIBLE, value=False, updated_by="admin"))
-    sign_in(page, console, make_user("viewer"), path="/alerts")
+    sign_in(page, console, make_user("viewer"))
+    page.goto(console.base + "/alerts")
     expect(page.locator("#alerts-hidden-note")).to_contain_text("hidden")
     expect(page.locator("#alerts-table")).to_have_count(0)
     expect(page.get_by_text("No alerts.")).to_be_visible()
@@ -117,7 +122,8 @@ def test_the_alerts_page_has_no_serious_accessibility_violations(
     _alert_link(console, slack, monkeypatch)
     ctx = browser.new_context(color_scheme=scheme, viewport={"width": 1280, "height": 900})  # type: ignore[arg-type]
     page = ctx.new_page()
-    sign_in(page, console, make_user("viewer"), path="/alerts")
+    sign_in(page, console, make_user("viewer"))
+    page.goto(console.base + "/alerts")
     expect(page.locator("#alerts-table tbody tr")).to_have_count(1)
     found: dict[str, Any] = {"alerts": serious_violations(page, axe_script)}
     ctx.close()
