@@ -53,7 +53,7 @@ from etl_orchestrator.timeutil import as_utc, iso
 log = logging.getLogger(__name__)
 
 WORKER_LIVE_S = 15.0
-#: A scheduler row silent this long while marked leading is a leader that died.
+#: Schedulers heartbeat every 5 s: three missed beats while marked leading and it died.
 SCHEDULER_DEAD_S = 15.0
 #: Failovers older than this at start are history, not news.
 FAILOVER_HORIZON_S = 600.0
@@ -93,6 +93,8 @@ class AlertConfig:
     lookback_s: float = 900.0
     no_workers_s: float = 60.0
     stall_s: float = 60.0
+    #: A scheduler row marked leading and silent this long is a leader that died.
+    scheduler_dead_s: float = SCHEDULER_DEAD_S
     send_timeout_s: float = 10.0
     retry: outbox.RetryPolicy = field(default_factory=outbox.RetryPolicy)
 
@@ -102,6 +104,7 @@ class AlertConfig:
             every_s=_env_seconds("ETL_ALERT_EVERY_S", 2.0),
             no_workers_s=_env_seconds("ETL_ALERT_NO_WORKERS_S", 60.0),
             stall_s=_env_seconds("ETL_ALERT_STALL_S", 60.0),
+            scheduler_dead_s=_env_seconds("ETL_ALERT_SCHEDULER_DEAD_S", SCHEDULER_DEAD_S),
             send_timeout_s=_env_seconds("ETL_ALERT_SEND_TIMEOUT_S", 10.0),
             retry=outbox.RetryPolicy(base_s=_env_seconds("ETL_ALERT_RETRY_BASE_S", 5.0)),
         )
@@ -157,7 +160,7 @@ class AlertMonitor:
             log.info("alert recorded for failed run %s", run_id)
 
     def _failovers(self, session: Session, now: datetime, dests: list[str]) -> None:
-        stale = now - timedelta(seconds=SCHEDULER_DEAD_S)
+        stale = now - timedelta(seconds=self.config.scheduler_dead_s)
         rows = session.exec(
             select(WorkerRecord).where(
                 col(WorkerRecord.worker_id).startswith(SCHEDULER_PREFIX),

@@ -10,11 +10,19 @@ from email.message import Message
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
+from etl_orchestrator import db
 from etl_orchestrator.alerts import outbox
-from etl_orchestrator.alerts.message import NO_WORKERS, RUN_FAILED
+from etl_orchestrator.alerts.message import (
+    NO_WORKERS,
+    RUN_FAILED,
+    SCHEDULER_FAILOVER,
+    SCHEDULER_UNHEALTHY,
+)
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.dispatch import DISPATCH_LOCK_KEY
 from etl_orchestrator.engine.scheduler import Scheduler
 from etl_orchestrator.models import Alert
 from tests.alerts.alert_jobs import always_fails
@@ -41,35 +49,51 @@ def run_alert(run_id: int) -> Alert | None:
     return next((a for a in alerts() if a.run_id == run_id and a.kind == RUN_FAILED), None)
 
 
-@pytest.fixture
-async def schedulers(engine: Engine) -> AsyncIterator[Callable[[str], Scheduler]]:
+class Schedulers:
     """Real Scheduler instances (default hooks: reaper, retention, alerts) in this loop."""
-    running: list[tuple[Scheduler, asyncio.Task[None]]] = []
 
-    def start(name: str) -> Scheduler:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.running: dict[str, tuple[Scheduler, asyncio.Task[None]]] = {}
+
+    def __call__(self, name: str) -> Scheduler:
         scheduler = Scheduler(
             lease_ttl_s=1.0,
             poll_s=0.05,
             tick_s=0.5,
             heartbeat_s=0.2,
             dispatcher_idle_s=0.2,
-            specs=engine.specs,
+            specs=self.engine.specs,
             instance=name,
         )
-        running.append((scheduler, asyncio.create_task(scheduler.run())))
+        self.running[name] = (scheduler, asyncio.create_task(scheduler.run()))
         return scheduler
 
-    try:
-        yield start
-    finally:
-        for scheduler, _task in running:
+    async def kill(self, name: str) -> None:
+        """Cancel it: like a dead process, it hands nothing over and its row stays leading."""
+        _scheduler, task = self.running.pop(name)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stop_all(self) -> None:
+        for scheduler, _task in self.running.values():
             scheduler.stop()
-        for _scheduler, task in running:
+        for _scheduler, task in self.running.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
 
 
-async def fail_one_run(engine: Engine, schedulers: Callable[[str], Scheduler]) -> int:
+@pytest.fixture
+async def schedulers(engine: Engine) -> AsyncIterator[Schedulers]:
+    fleet = Schedulers(engine)
+    try:
+        yield fleet
+    finally:
+        await fleet.stop_all()
+
+
+async def fail_one_run(engine: Engine, schedulers: Schedulers) -> int:
     engine.declare(spec(FAILING, always_fails))
     await engine.start(workers=1, dispatchers=0)
     schedulers("a")
@@ -97,7 +121,7 @@ def slack_text(payload: dict[str, Any]) -> str:
 
 async def test_a_run_that_fails_for_good_sends_one_slack_message_and_one_email_with_its_link(
     engine: Engine,
-    schedulers: Callable[[str], Scheduler],
+    schedulers: Schedulers,
     destinations: tuple[SlackWebhook, Mailbox],
 ) -> None:
     slack, mailbox = destinations
@@ -132,7 +156,7 @@ async def test_a_run_that_fails_for_good_sends_one_slack_message_and_one_email_w
 
 async def test_a_webhook_answering_500_is_retried_with_backoff_until_it_recovers(
     engine: Engine,
-    schedulers: Callable[[str], Scheduler],
+    schedulers: Schedulers,
     destinations: tuple[SlackWebhook, Mailbox],
 ) -> None:
     slack, mailbox = destinations
@@ -161,7 +185,7 @@ async def test_a_webhook_answering_500_is_retried_with_backoff_until_it_recovers
 
 async def test_no_live_worker_raises_one_systemic_alert_that_resolves_when_one_starts(
     engine: Engine,
-    schedulers: Callable[[str], Scheduler],
+    schedulers: Schedulers,
     destinations: tuple[SlackWebhook, Mailbox],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -183,3 +207,65 @@ async def test_no_live_worker_raises_one_systemic_alert_that_resolves_when_one_s
     assert [a.kind for a in alerts()] == [NO_WORKERS]
     assert "Resolved at" in alerts()[0].message
     assert len(slack.received) == 1
+
+
+async def test_a_leader_that_dies_is_reported_once_by_the_standby_that_takes_over(
+    engine: Engine,
+    schedulers: Schedulers,
+    destinations: tuple[SlackWebhook, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slack, _mailbox = destinations
+    monkeypatch.setenv("ETL_ALERT_SCHEDULER_DEAD_S", "1")
+    engine.declare(spec(FAILING, always_fails))
+    await engine.start(workers=1, dispatchers=0)
+    first = schedulers("a")
+    await until("a leader", lambda: first.is_leader)
+    second = schedulers("b")
+    await asyncio.sleep(0.5)  # the standby heart-beats as a standby
+    await schedulers.kill("a")
+    await until("the standby leads", lambda: second.is_leader)
+    await until(
+        "the failover alert sent",
+        lambda: any(a.kind == SCHEDULER_FAILOVER and a.status == "sent" for a in alerts()),
+    )
+    await asyncio.sleep(1.0)
+    [failover] = [a for a in alerts() if a.kind == SCHEDULER_FAILOVER]
+    assert first.worker_id.removeprefix("scheduler:") in failover.message
+    assert len(slack.received) == 1
+    assert "Scheduler failover" in str(slack.received[0])
+
+
+async def test_a_dispatcher_held_up_raises_scheduler_unhealthy_and_resolves_when_it_passes(
+    engine: Engine,
+    schedulers: Schedulers,
+    destinations: tuple[SlackWebhook, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slack, _mailbox = destinations
+    monkeypatch.setenv("ETL_ALERT_STALL_S", "1")
+    engine.declare(spec(FAILING, always_fails))
+    await engine.start(workers=1, dispatchers=0)
+    leader = schedulers("a")
+    await until("a leader", lambda: leader.is_leader)
+    await until("a dispatcher pass", lambda: leader.last_dispatch_pass is not None)
+    # Another session holds the dispatch lock: every dispatch pass waits behind it.
+    with db.get_engine().connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": DISPATCH_LOCK_KEY})
+        try:
+            await until(
+                "the open alert",
+                lambda: any(a.dedup_key == SCHEDULER_UNHEALTHY + ":open" for a in alerts()),
+            )
+            await until("its Slack message", lambda: len(slack.received) == 1)
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": DISPATCH_LOCK_KEY})
+            holder.commit()
+    await until(
+        "the alert resolved",
+        lambda: [a.dedup_key.endswith(":open") for a in alerts()] == [False],
+    )
+    [alert] = alerts()
+    assert alert.kind == SCHEDULER_UNHEALTHY
+    assert "Resolved at" in alert.message
+    assert "dispatcher completed no pass" in alert.message
