@@ -15,13 +15,22 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from etl_orchestrator import config
+from etl_orchestrator.alerts import outbox
+from etl_orchestrator.alerts.message import SCHEDULER_UNHEALTHY
 from etl_orchestrator.alerts.monitor import AlertConfig, AlertMonitor
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Setting
 from etl_orchestrator.services.settings import ALERTS_VISIBLE
 from etl_orchestrator.states import RunStatus
 from tests.alerts.conftest import SlackWebhook, slack  # noqa: F401  (fixture)
-from tests.web.browser.support import Console, make_run, move, serious_violations, sign_in
+from tests.web.browser.support import (
+    LIVE_TIMEOUT_MS,
+    Console,
+    make_run,
+    move,
+    serious_violations,
+    sign_in,
+)
 from tests.web.conftest import MakeUser
 
 
@@ -128,3 +137,39 @@ def test_the_alerts_page_has_no_serious_accessibility_violations(
     found: dict[str, Any] = {"alerts": serious_violations(page, axe_script)}
     ctx.close()
     assert found == {"alerts": []}, json.dumps(found, indent=1)
+
+
+@pytest.mark.usefixtures("publishing")
+def test_with_alerts_visible_off_a_failure_is_announced_but_not_toasted(
+    page: Page, console: Console, make_user: MakeUser
+) -> None:
+    with session_scope() as session:
+        session.add(Setting(key=ALERTS_VISIBLE, value=False, updated_by="admin"))
+    run_id = make_run()
+    sign_in(page, console, make_user("viewer"))
+    row = page.locator(f"#latest-runs tr[data-run-id='{run_id}']")
+    expect(row).to_have_attribute("data-status", "queued")
+    move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING, RunStatus.FAILED, error_excerpt="boom")
+    expect(row).to_have_attribute("data-status", "failed", timeout=LIVE_TIMEOUT_MS)
+    # The toast would have come in the same push as this announcement.
+    expect(page.locator("#etl-announcer")).to_have_text(
+        f"Run {run_id} of load_sales is now failed", timeout=LIVE_TIMEOUT_MS
+    )
+    expect(page.get_by_role("link", name=f"Run {run_id} of load_sales failed")).to_have_count(0)
+
+
+def test_an_ongoing_systemic_alert_shows_in_the_health_banner(
+    page: Page, console: Console, make_user: MakeUser
+) -> None:
+    with session_scope() as session:
+        outbox.record(
+            session,
+            kind=SCHEDULER_UNHEALTHY,
+            dedup_key=SCHEDULER_UNHEALTHY + outbox.OPEN_SUFFIX,
+            message="The dispatcher completed no pass from 2026-01-01T00:00:00Z.",
+            dests=[],
+        )
+    sign_in(page, console, make_user("viewer"))
+    expect(page.locator("#etl-health-alert")).to_contain_text(
+        "Scheduler unhealthy: The dispatcher completed no pass"
+    )
