@@ -78,6 +78,8 @@ class SchedulerView(Protocol):
     worker_id: str
     leading_since: float | None
     last_dispatch_pass: float | None
+    #: (UTC start, seconds) of Redis outages it saw; the monitor takes them.
+    redis_outages: list[tuple[datetime, float]]
 
 
 @dataclass
@@ -134,12 +136,18 @@ class AlertMonitor:
         return self._settings or get_settings()
 
     async def run_pass(self) -> None:
-        await asyncio.to_thread(self.detect)
+        # Taken here, in the scheduler's event loop, where it appends them.
+        outages, self.scheduler.redis_outages = self.scheduler.redis_outages, []
+        try:
+            await asyncio.to_thread(self.detect, outages)
+        except BaseException:
+            self.scheduler.redis_outages = outages + self.scheduler.redis_outages
+            raise
         await self.deliver()
 
     # -- detection ---------------------------------------------------------------------------
 
-    def detect(self) -> None:
+    def detect(self, redis_outages: list[tuple[datetime, float]] | None = None) -> None:
         now_mono = time.monotonic()
         self._observe_stall(now_mono)
         dests = outbox.destinations(self.settings)
@@ -150,6 +158,7 @@ class AlertMonitor:
                 self._failovers(session, now, dests)
                 self._no_workers(session, now, dests)
                 self._stall(session, now, now_mono, dests)
+                self._redis_outages(session, now, redis_outages or [], dests)
         except Exception as error:
             # Remember PostgreSQL trouble for the stall alert written once it answers again.
             reason = str(getattr(error, "orig", None) or error).strip().splitlines()
@@ -209,6 +218,34 @@ class AlertMonitor:
                 "executed. Start one with `etl-orchestrator worker`."
             ),
         )
+
+    def _redis_outages(
+        self,
+        session: Session,
+        now: datetime,
+        outages: list[tuple[datetime, float]],
+        dests: list[str],
+    ) -> None:
+        """Redis outages long enough to matter, told after the fact: during one this scheduler
+        cannot hold the lease, so no scheduler leads and nothing is dispatched."""
+        for began, seconds in outages:
+            if seconds < self.config.stall_s:
+                continue
+            ended = began + timedelta(seconds=seconds)
+            if (now - ended).total_seconds() > FAILOVER_HORIZON_S:
+                continue  # seen by a standby long ago: history, not news
+            outbox.record(
+                session,
+                kind=SCHEDULER_UNHEALTHY,
+                dedup_key=f"{SCHEDULER_UNHEALTHY}:redis:{began:%Y%m%dT%H%M}",
+                message=(
+                    f"Redis was unreachable from {iso(began)} for {seconds:.0f} s: no scheduler "
+                    "could lead, so no run was scheduled or dispatched meanwhile. Resolved at "
+                    f"{iso(ended)}. Check the Redis server's log and memory."
+                ),
+                dests=dests,
+            )
+            log.warning("alert: Redis unreachable for %.0f s from %s", seconds, iso(began))
 
     def _observe_stall(self, now_mono: float) -> None:
         """Note a dispatcher stall in memory first: PostgreSQL may be what stalls it."""

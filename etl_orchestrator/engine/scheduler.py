@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -46,6 +47,7 @@ from etl_orchestrator.engine.leader import (
 from etl_orchestrator.engine.ticks import Clock, run_tick_pass
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import arq_settings, async_client
+from etl_orchestrator.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 #: How long a stopping dispatcher may finish the pass in hand (and enqueue it) before cancel.
@@ -142,6 +144,9 @@ class Scheduler:
         #: (the alert monitor's stall check reads them).
         self.leading_since: float | None = None
         self.last_dispatch_pass: float | None = None
+        #: Redis outages this scheduler saw, (UTC start, seconds), for the alert monitor to take.
+        self.redis_outages: list[tuple[datetime, float]] = []
+        self._redis_down_since: tuple[float, datetime] | None = None
 
     def default_hooks(self) -> list[Hook]:
         """The reaper (every 5 s) and retention cleanup (every 60 s), where installed."""
@@ -194,7 +199,10 @@ class Scheduler:
                 try:
                     wait_s = await self._lease_step(self.lease)
                     delay = self.poll_s
+                    self._redis_back()
                 except (RedisError, OSError, TimeoutError) as error:
+                    if self._redis_down_since is None:
+                        self._redis_down_since = (time.monotonic(), utcnow())
                     if self._leader_tasks and not self.lease.held():
                         log.warning("scheduler: lease deadline passed without Redis; standing by")
                         await self._step_down()
@@ -273,6 +281,12 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._beat_now.set()
+
+    def _redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            began, began_at = self._redis_down_since
+            self._redis_down_since = None
+            self.redis_outages = [*self.redis_outages[-9:], (began_at, time.monotonic() - began)]
 
     def _dispatched(self, _result: Any) -> None:
         self.last_dispatch_pass = time.monotonic()

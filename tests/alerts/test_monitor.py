@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from etl_orchestrator.engine.scheduler import Scheduler
 from etl_orchestrator.models import Alert
 from tests.alerts.alert_jobs import always_fails
 from tests.alerts.conftest import BASE_URL, Mailbox, SlackWebhook
+from tests.drills.conftest import RedisServer
 from tests.engine.conftest import Engine, spec
 
 FAILING = "always_fails"
@@ -56,7 +58,7 @@ class Schedulers:
         self.engine = engine
         self.running: dict[str, tuple[Scheduler, asyncio.Task[None]]] = {}
 
-    def __call__(self, name: str) -> Scheduler:
+    def __call__(self, name: str, redis_url: str | None = None) -> Scheduler:
         scheduler = Scheduler(
             lease_ttl_s=1.0,
             poll_s=0.05,
@@ -65,6 +67,7 @@ class Schedulers:
             dispatcher_idle_s=0.2,
             specs=self.engine.specs,
             instance=name,
+            redis_url=redis_url,
         )
         self.running[name] = (scheduler, asyncio.create_task(scheduler.run()))
         return scheduler
@@ -269,3 +272,29 @@ async def test_a_dispatcher_held_up_raises_scheduler_unhealthy_and_resolves_when
     assert alert.kind == SCHEDULER_UNHEALTHY
     assert "Resolved at" in alert.message
     assert "dispatcher completed no pass" in alert.message
+
+
+async def test_a_redis_outage_that_stopped_scheduling_is_alerted_once_it_is_over(
+    engine: Engine,
+    schedulers: Schedulers,
+    destinations: tuple[SlackWebhook, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    slack, _mailbox = destinations
+    monkeypatch.setenv("ETL_ALERT_STALL_S", "1")
+    engine.declare(spec(FAILING, always_fails))
+    await engine.start(workers=1, dispatchers=0)
+    lease_redis = RedisServer(tmp_path)  # the lease's Redis, not started yet: refused
+    try:
+        scheduler = schedulers("a", redis_url=lease_redis.url)
+        await asyncio.sleep(1.5)
+        assert not scheduler.is_leader
+        await asyncio.to_thread(lease_redis.start)
+        await until("the Redis outage alert sent", lambda: [a.status for a in alerts()] == ["sent"])
+    finally:
+        lease_redis.kill()
+    [alert] = alerts()
+    assert alert.kind == SCHEDULER_UNHEALTHY
+    assert alert.message.startswith("Redis was unreachable from ")
+    assert len(slack.received) == 1

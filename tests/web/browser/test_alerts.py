@@ -8,6 +8,7 @@ import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class _Leader:
         self.worker_id = "scheduler:browser-test:1"
         self.leading_since: float | None = time.monotonic()
         self.last_dispatch_pass: float | None = time.monotonic()
+        self.redis_outages: list[tuple[datetime, float]] = []
 
 
 def _failed_run() -> int:
