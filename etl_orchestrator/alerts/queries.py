@@ -88,8 +88,34 @@ def alert_page(
     return AlertPage(rows=rows, older_than=rows[-1].alert_id if more and rows else 0)
 
 
+#: A destination refused this many tries in a row: the banner says alerts are not getting out.
+FAILING_DELIVERY_ATTEMPTS = 3
+
+
+def failing_deliveries(session: Session) -> list[str]:
+    """One line per destination that keeps refusing alerts (pending, retried, still failing)."""
+    pending = session.exec(
+        select(Alert)
+        .where(col(Alert.status) == "pending", col(Alert.attempts) >= FAILING_DELIVERY_ATTEMPTS)
+        .order_by(col(Alert.alert_id).desc())
+        .limit(50)
+    ).all()
+    failing: dict[str, tuple[int, str]] = {}
+    for alert in pending:
+        for name, state in alert.channels.items():
+            tries = int(state.get("attempts") or 0)
+            if state.get("status") == "pending" and tries >= FAILING_DELIVERY_ATTEMPTS:
+                count, error = failing.get(name, (0, str(state.get("last_error") or "")))
+                failing[name] = (count + 1, error)
+    return [
+        f"Alert delivery to {_CHANNEL_NAMES.get(name, name)} is failing ({error[:120]}): "
+        f"{count} alert(s) waiting, retried with backoff. Check the destination."
+        for name, (count, error) in sorted(failing.items())
+    ]
+
+
 def open_systemic(session: Session, *, since: datetime | None = None) -> list[str]:
-    """One line per systemic alert still going on (for the health banner)."""
+    """One line per systemic alert still going on, and per failing destination (the banner)."""
     query = (
         select(Alert)
         .where(col(Alert.kind).in_(SYSTEMIC_KINDS), col(Alert.dedup_key).endswith(OPEN_SUFFIX))
@@ -98,4 +124,5 @@ def open_systemic(session: Session, *, since: datetime | None = None) -> list[st
     )
     if since is not None:
         query = query.where(col(Alert.created_at) >= since)
-    return [f"{kind_label(a.kind)}: {a.message}" for a in session.exec(query).all()]
+    lines = [f"{kind_label(a.kind)}: {a.message}" for a in session.exec(query).all()]
+    return lines + failing_deliveries(session)

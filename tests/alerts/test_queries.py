@@ -65,3 +65,24 @@ def test_open_systemic_alerts_are_listed_for_the_banner() -> None:
         assert queries.open_systemic(session) == ["No live workers: No worker since 12:00."]
         outbox.resolve_open(session, NO_WORKERS, "Resolved.")
         assert queries.open_systemic(session) == []
+
+
+def test_a_destination_that_keeps_refusing_shows_in_the_banner_until_it_accepts() -> None:
+    seed(2)  # alert 2 is a failed run's; both go to Slack
+    policy = outbox.RetryPolicy(base_s=1e-6, max_s=1e-6)
+    for _attempt in range(queries.FAILING_DELIVERY_ATTEMPTS):
+        with session_scope() as session:
+            claims = outbox.claim_due(session, claim_s=0)
+        with session_scope() as session:
+            for claim in claims:
+                outbox.record_outcome(session, claim, "HTTP 500: down", policy)
+    with session_scope() as session:
+        assert queries.open_systemic(session) == [
+            "Alert delivery to Slack is failing (HTTP 500: down): 2 alert(s) waiting, retried "
+            "with backoff. Check the destination."
+        ]
+        claims = outbox.claim_due(session, claim_s=0)
+    with session_scope() as session:
+        for claim in claims:
+            outbox.record_outcome(session, claim, None, policy)
+        assert queries.open_systemic(session) == []

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from etl_orchestrator import config
+from etl_orchestrator.alerts import queries
 from etl_orchestrator.alerts.message import RUN_FAILED
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs.registry import load_jobs
@@ -71,6 +72,14 @@ def test_a_slack_webhook_that_answers_500_then_recovers_gets_the_alert_once(
     assert alert is not None
     assert alert.channels["slack"]["status"] == "pending"
     assert "HTTP 500" in alert.channels["slack"]["last_error"]
+    # The console shows the trouble while it lasts: the alert's delivery line and the banner.
+    with session_scope() as session:
+        [row] = queries.alert_page(session).rows
+        assert row.deliveries[1].startswith("Slack: pending, attempt ")
+        assert "HTTP 500" in row.deliveries[1]
+        assert any(
+            "Alert delivery to Slack is failing" in p for p in queries.open_systemic(session)
+        )
 
     slack.fail_with = None
     wait_for("the Slack delivery", lambda: len(slack.received) == 1, 60)
@@ -81,5 +90,8 @@ def test_a_slack_webhook_that_answers_500_then_recovers_gets_the_alert_once(
     )
     assert f"{BASE_URL}/runs/{run_id}" in str(slack.received[0])
     assert len(box.messages) == 1
+    with session_scope() as session:
+        assert queries.alert_page(session).rows[0].deliveries == ["E-mail: sent", "Slack: sent"]
+        assert queries.open_systemic(session) == []
     with session_scope() as session:
         assert len(session.exec(select(Alert).where(Alert.kind == RUN_FAILED)).all()) == 1
