@@ -175,3 +175,21 @@ def test_an_ongoing_systemic_alert_shows_in_the_health_banner(
     expect(page.locator("#etl-health-alert")).to_contain_text(
         "Scheduler unhealthy: The dispatcher completed no pass"
     )
+
+
+def test_the_alerts_page_fits_a_360_pixel_wide_screen(
+    browser: Browser,
+    console: Console,
+    make_user: MakeUser,
+    slack: SlackWebhook,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _alert_link(console, slack, monkeypatch)
+    ctx = browser.new_context(viewport={"width": 360, "height": 740})
+    page = ctx.new_page()
+    sign_in(page, console, make_user("viewer"))
+    page.goto(console.base + "/alerts")
+    expect(page.locator("#alerts-table tbody tr")).to_have_count(1)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    ctx.close()
+    assert width == 360
