@@ -44,7 +44,12 @@ class AlertsState(rx.State):
     def _fetch(self, cursor: int) -> None:
         with session_scope() as session:
             visible = settings.alerts_visible(session)
-            page = queries.alert_page(session, older_than=cursor, include_failures=visible)
+            page = queries.alert_page(
+                session,
+                older_than=cursor,
+                include_failures=visible,
+                limit=queries.PAGE_SIZE,
+            )
         self.failures_hidden = not visible
         self.rows, self.older_than, self.cursor = page.rows, page.older_than, cursor
 
