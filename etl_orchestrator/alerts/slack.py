@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from etl_orchestrator.alerts.message import AlertMessage
 from etl_orchestrator.timeutil import iso
 
@@ -75,6 +73,8 @@ def build_payload(message: AlertMessage) -> dict[str, Any]:
 
 async def send(url: str, payload: dict[str, Any], *, timeout_s: float = SEND_TIMEOUT_S) -> None:
     """POST the payload; raise DeliveryError unless Slack answers 2xx within the timeout."""
+    import httpx  # here: the scheduler starts faster without it, and needs it only to send
+
     try:
         async with httpx.AsyncClient(timeout=timeout_s) as client:
             response = await client.post(url, json=payload)
