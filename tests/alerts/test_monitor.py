@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from email.message import Message
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from etl_orchestrator import db
 from etl_orchestrator.alerts import outbox
@@ -25,13 +28,14 @@ from etl_orchestrator.alerts.message import (
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.dispatch import DISPATCH_LOCK_KEY
 from etl_orchestrator.engine.scheduler import Scheduler
-from etl_orchestrator.models import Alert
+from etl_orchestrator.models import Alert, WorkerRecord
 from tests.alerts.alert_jobs import always_fails
 from tests.alerts.conftest import BASE_URL, Mailbox, SlackWebhook
 from tests.drills.conftest import RedisServer
 from tests.engine.conftest import Engine, spec
 
 FAILING = "always_fails"
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def until(what: str, predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
@@ -212,6 +216,14 @@ async def test_no_live_worker_raises_one_systemic_alert_that_resolves_when_one_s
     assert len(slack.received) == 1
 
 
+def leading_row() -> WorkerRecord | None:
+    with session_scope() as session:
+        query = select(WorkerRecord).where(
+            col(WorkerRecord.worker_id).startswith("scheduler:"), WorkerRecord.running == 1
+        )
+        return session.exec(query).first()
+
+
 async def test_a_leader_that_dies_is_reported_once_by_the_standby_that_takes_over(
     engine: Engine,
     schedulers: Schedulers,
@@ -219,23 +231,40 @@ async def test_a_leader_that_dies_is_reported_once_by_the_standby_that_takes_ove
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slack, _mailbox = destinations
-    monkeypatch.setenv("ETL_ALERT_SCHEDULER_DEAD_S", "1")
+    # Well above the standby's 0.2 s beat, even on a loaded machine.
+    monkeypatch.setenv("ETL_ALERT_SCHEDULER_DEAD_S", "3")
+    monkeypatch.setenv("ETL_JOBS_MODULES", "tests.alerts.alert_jobs")
     engine.declare(spec(FAILING, always_fails))
     await engine.start(workers=1, dispatchers=0)
-    first = schedulers("a")
-    await until("a leader", lambda: first.is_leader)
-    second = schedulers("b")
-    await asyncio.sleep(0.5)  # the standby heart-beats as a standby
-    await schedulers.kill("a")
-    await until("the standby leads", lambda: second.is_leader)
+    # The leader is a real process, killed with SIGKILL: no hand-over, no last heartbeat.
+    leader = subprocess.Popen(  # noqa: ASYNC220 - started once, not waited on
+        [sys.executable, "-m", "etl_orchestrator", "scheduler", "--lease-ttl", "3"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await until("the process leads", lambda: leading_row() is not None, 60)
+        row = leading_row()
+        assert row is not None
+        standby = schedulers("b")
+        await asyncio.sleep(0.5)
+        leader.kill()
+        leader.wait()
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+            leader.wait()
+    await until("the standby leads", lambda: standby.is_leader)
     await until(
         "the failover alert sent",
         lambda: any(a.kind == SCHEDULER_FAILOVER and a.status == "sent" for a in alerts()),
     )
     await asyncio.sleep(1.0)
     [failover] = [a for a in alerts() if a.kind == SCHEDULER_FAILOVER]
-    assert first.worker_id.removeprefix("scheduler:") in failover.message
-    assert len(slack.received) == 1
+    assert row.worker_id.removeprefix("scheduler:") in failover.message
+    assert len(slack.received) == 1, [(a.kind, a.dedup_key, a.message) for a in alerts()]
     assert "Scheduler failover" in str(slack.received[0])
 
 
