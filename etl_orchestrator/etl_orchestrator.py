@@ -8,6 +8,7 @@ from starlette.applications import Starlette
 from etl_orchestrator import events
 from etl_orchestrator.ui.live_sink import ReflexSink
 from etl_orchestrator.ui.pages import (
+    alerts,
     audit,
     dag,
     freshness,
@@ -71,5 +72,8 @@ app.add_page(
     route="/dag/[job_id]",
     title=f"Dependencies · {TITLE}",
     on_load=dag.DagPageState.load,
+)
+app.add_page(
+    alerts.page, route="/alerts", title=f"Alerts · {TITLE}", on_load=alerts.AlertsState.load
 )
 app.register_lifespan_task(live_updates)

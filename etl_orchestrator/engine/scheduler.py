@@ -4,7 +4,8 @@ Every scheduler polls the lease (engine/leader.py) each `poll_s`. The one that h
 until it loses it: a tick pass each `tick_s` (engine/ticks.py), the Dispatcher
 (engine/dispatcher.py), and its hooks: the reaper (`engine.reaper.Reaper`, every 5 s, the
 runs it re-dispatches enqueued in arq) and retention (`engine.retention.cleanup_pass()`, every
-60 s), each imported lazily and left out while its module does not exist.
+60 s) and alerts (`etl_orchestrator.alerts.monitor`, every 2 s: the one sender of Slack and
+e-mail alerts), each imported lazily and left out while its module does not exist.
 The leader renews its lease every third of the TTL; when a renewal fails, or Redis stays
 unreachable past the lease's local deadline, it stops ticking, dispatching and reaping at once
 and goes back to standby. A standby takes over within about one TTL of the leader's death.
@@ -22,9 +23,11 @@ import inspect
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -45,6 +48,7 @@ from etl_orchestrator.engine.leader import (
 from etl_orchestrator.engine.ticks import Clock, run_tick_pass
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import arq_settings, async_client
+from etl_orchestrator.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 #: How long a stopping dispatcher may finish the pass in hand (and enqueue it) before cancel.
@@ -54,6 +58,7 @@ MAX_BACKOFF_S = 30.0
 TRANSIENT = (SQLAlchemyOperationalError, RedisError, OSError, TimeoutError)
 REAPER_MODULE = "etl_orchestrator.engine.reaper"
 RETENTION_MODULE = "etl_orchestrator.engine.retention"
+ALERTS_MODULE = "etl_orchestrator.alerts.monitor"
 REAP_EVERY_S = 5.0
 #: Test-only fault switch: a scheduler started with it set to 1 runs no reaper, so the fault
 #: drills can prove they fail without it. Never set it in production.
@@ -139,6 +144,13 @@ class Scheduler:
         self._beat_now = asyncio.Event()
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._dispatcher: Dispatcher | None = None
+        #: Monotonic times: since when this scheduler leads, and its dispatcher's last pass
+        #: (the alert monitor's stall check reads them).
+        self.leading_since: float | None = None
+        self.last_dispatch_pass: float | None = None
+        #: Redis outages this scheduler saw, (UTC start, seconds), for the alert monitor to take.
+        self.redis_outages: list[tuple[datetime, float]] = []
+        self._redis_down_since: tuple[float, datetime] | None = None
 
     def default_hooks(self) -> list[Hook]:
         """The reaper (every 5 s) and retention cleanup (every 60 s), where installed."""
@@ -162,6 +174,11 @@ class Scheduler:
         retention = optional_module(RETENTION_MODULE)
         if retention is not None:
             hooks.append(Hook(name="retention", fn=retention.cleanup_pass, every_s=CLEANUP_EVERY_S))
+        alerts = optional_module(ALERTS_MODULE)
+        if alerts is not None:
+            # Alerts are detected and sent by the leader only: one sender for the whole system.
+            monitor = alerts.AlertMonitor(self)
+            hooks.append(Hook(name="alerts", fn=monitor.run_pass, every_s=monitor.config.every_s))
         return hooks
 
     async def _reap(self) -> None:
@@ -198,7 +215,10 @@ class Scheduler:
                 try:
                     wait_s = await self._lease_step(self.lease)
                     delay = self.poll_s
+                    self._redis_back()
                 except (RedisError, OSError, TimeoutError) as error:
+                    if self._redis_down_since is None:
+                        self._redis_down_since = (time.monotonic(), utcnow())
                     if self._leader_tasks and not self.lease.held():
                         log.warning("scheduler: lease deadline passed without Redis; standing by")
                         await self._step_down()
@@ -246,7 +266,8 @@ class Scheduler:
         return renew_every
 
     def _lead(self) -> None:
-        self._dispatcher = Dispatcher(idle_s=self.dispatcher_idle_s)
+        self._dispatcher = Dispatcher(idle_s=self.dispatcher_idle_s, on_pass=self._dispatched)
+        self.leading_since, self.last_dispatch_pass = time.monotonic(), None
         self._leader_tasks = [
             asyncio.create_task(self._dispatch_loop(self._dispatcher)),
             asyncio.create_task(self._every(self.tick_s, "tick pass", self._tick)),
@@ -261,6 +282,7 @@ class Scheduler:
         if self.lease is not None:
             self.lease.forget()
         tasks, self._leader_tasks = self._leader_tasks, []
+        self.leading_since = None
         dispatcher, self._dispatcher = self._dispatcher, None
         if not tasks:
             return
@@ -275,6 +297,15 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._beat_now.set()
+
+    def _redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            began, began_at = self._redis_down_since
+            self._redis_down_since = None
+            self.redis_outages = [*self.redis_outages[-9:], (began_at, time.monotonic() - began)]
+
+    def _dispatched(self, _result: Any) -> None:
+        self.last_dispatch_pass = time.monotonic()
 
     async def _dispatch_loop(self, dispatcher: Dispatcher) -> None:
         """Dispatcher.run() handles passing outages itself; start it again if it ever dies."""

@@ -142,13 +142,14 @@ def banner() -> rx.Component:
 
 def health_alert() -> rx.Component:
     return rx.cond(
-        LiveFeed.health_degraded,
+        LiveFeed.health_degraded | (LiveFeed.alert_problems.length() > 0),
         rx.callout.root(
             rx.callout.icon(rx.icon("triangle_alert", aria_hidden="true")),
             rx.box(
                 rx.callout.text("The system is degraded", weight="bold"),
                 rx.el.ul(
                     rx.foreach(LiveFeed.health_problems, lambda p: rx.el.li(p)),
+                    rx.foreach(LiveFeed.alert_problems, lambda p: rx.el.li(p)),
                     class_name="etl-problems",
                 ),
                 rx.hstack(

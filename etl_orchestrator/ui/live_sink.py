@@ -7,7 +7,9 @@ import time
 
 import reflex as rx
 
+from etl_orchestrator.alerts import queries as alert_queries
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.services import settings
 from etl_orchestrator.ui.state import (
     DAG_TOKEN,
     LIVE_TOKEN,
@@ -36,6 +38,16 @@ def _with_requesters(notices: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{**n, "requested_by": who.get(int(n["run_id"]), "")} for n in notices]
 
 
+def _alerts_visible() -> bool:
+    with session_scope() as session:
+        return settings.alerts_visible(session)
+
+
+def _open_systemic() -> list[str]:
+    with session_scope() as session:
+        return alert_queries.open_systemic(session)
+
+
 def _run(run_id: int) -> snapshots.RunSummary:
     with session_scope() as session:
         return snapshots.run_summary(session, run_id)
@@ -52,11 +64,14 @@ class ReflexSink:
     async def overview(self, changes: Changes) -> None:
         overview = await asyncio.to_thread(_overview)
         notices = await asyncio.to_thread(_with_requesters, changes.notices)
+        failures = changes.failures
+        if failures and not await asyncio.to_thread(_alerts_visible):
+            failures = []  # an Admin hid failure alerts in the console (they are still sent)
         token = rx.BaseStateToken(ident=LIVE_TOKEN, cls=LiveFeed)
         async with self._app.modify_state(token) as root:
             feed = await root.get_state(LiveFeed)
             feed._apply_overview(overview, changes.announcement())
-            feed._add_toasts(changes.failures, time.time(), notices)
+            feed._add_toasts(failures, time.time(), notices)
 
     async def run(self, run_id: int) -> None:
         summary = await asyncio.to_thread(_run, run_id)
@@ -75,9 +90,11 @@ class ReflexSink:
     async def periodic(self) -> None:
         overview = await asyncio.to_thread(_overview)
         health = await current_health()
+        systemic = await asyncio.to_thread(_open_systemic)
         token = rx.BaseStateToken(ident=LIVE_TOKEN, cls=LiveFeed)
         async with self._app.modify_state(token) as root:
             feed = await root.get_state(LiveFeed)
             feed._apply_overview(overview)
             feed._add_toasts([], time.time())
             feed._apply_health(health)
+            feed._apply_alerts(systemic)

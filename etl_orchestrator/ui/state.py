@@ -11,6 +11,7 @@ from urllib.parse import quote
 import reflex as rx
 from reflex.event import EventSpec
 
+from etl_orchestrator.alerts import queries as alert_queries
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.redis_conn import sync_client
 from etl_orchestrator.services import settings
@@ -106,6 +107,8 @@ class LiveFeed(rx.SharedState):
     cap: rx.Field[int] = rx.field(0)
     health_degraded: rx.Field[bool] = rx.field(False)
     health_problems: rx.Field[list[str]] = rx.field(default_factory=list)
+    #: Systemic alerts still going on (alerts/queries.open_systemic), shown in the banner.
+    alert_problems: rx.Field[list[str]] = rx.field(default_factory=list)
     #: Backend only: False until a health check has filled this feed (then the live task does).
     _health_checked: bool = False
     announcement: rx.Field[str] = rx.field("")
@@ -132,6 +135,10 @@ class LiveFeed(rx.SharedState):
         problems = health.problems or ([f"status: {health.status}"] if health.degraded else [])
         if (self.health_degraded, self.health_problems) != (health.degraded, problems):
             self.health_degraded, self.health_problems = health.degraded, problems
+
+    def _apply_alerts(self, lines: list[str]) -> None:
+        if self.alert_problems != lines:
+            self.alert_problems = lines
 
     def _add_toasts(
         self,
@@ -205,6 +212,7 @@ async def join_live(state: rx.State) -> LiveFeed:
     with session_scope() as session:
         feed._apply_overview(snapshots.overview(session))
         poll_s = settings.console_poll_s(session)
+        feed._apply_alerts(alert_queries.open_systemic(session))
     if not feed._health_checked:
         feed._apply_health(await current_health())
     control = await state.get_state(LiveControl)

@@ -21,6 +21,7 @@ from etl_orchestrator.config import ConfigError
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.leader import LEADER_KEY, scheduler_heartbeat_age
 from etl_orchestrator.engine.scheduler import (
+    ALERTS_MODULE,
     FAULT_NO_REAPER_ENV,
     REAPER_MODULE,
     RETENTION_MODULE,
@@ -216,10 +217,14 @@ async def test_only_the_leader_calls_the_hooks(fleet: Callable[..., Fleet]) -> N
     assert calls["b"] == 0
 
 
-def test_the_default_hooks_are_the_installed_reaper_and_retention() -> None:
+def test_the_default_hooks_are_the_installed_reaper_retention_and_alerts() -> None:
     installed = {
         name
-        for name, module in (("reaper", REAPER_MODULE), ("retention", RETENTION_MODULE))
+        for name, module in (
+            ("reaper", REAPER_MODULE),
+            ("retention", RETENTION_MODULE),
+            ("alerts", ALERTS_MODULE),
+        )
         if importlib.util.find_spec(module) is not None
     }
     assert {hook.name for hook in Scheduler().hooks} == installed
