@@ -10,6 +10,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
+from etl_orchestrator.ui.components.log_view import LogViewState, log_view
 from etl_orchestrator.ui.components.status_badge import status_badge
 from etl_orchestrator.ui.components.table_section import table_section
 from etl_orchestrator.ui.components.timestamp import timestamp
@@ -40,7 +41,7 @@ class RunPageState(rx.State):
         if run_id is None:
             return None
         await join_run(self, run_id)
-        return None
+        return LogViewState.follow(run_id)  # type: ignore[call-arg,arg-type,return-value]
 
 
 def _fact(label: str, value: rx.Component | rx.Var[str] | str) -> rx.Component:
@@ -136,6 +137,7 @@ def page() -> rx.Component:
                     _summary(),
                     _error(),
                     _attempts(),
+                    log_view(),
                     spacing="5",
                     width="100%",
                 ),
