@@ -158,5 +158,7 @@ def test_a_message_is_split_around_each_hit_keeping_its_case():
 
 
 def test_a_line_as_text_is_utc_iso_with_its_position():
-    line = log_queries.Line(2, 7, datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "INFO", "g", "m")
+    line = log_queries.Line(
+        2, 7, datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC), "INFO", "g", "m"
+    )
     assert line.text() == "2026-01-02T03:04:05.678Z INFO     [2:7] g: m"

@@ -554,11 +554,13 @@ def _toolbar() -> rx.Component:
             class_name="etl-label",
         ),
         rx.button("Copy lines", on_click=LogViewState.copy, variant="soft", id="log-copy"),
-        rx.link(
+        # A plain anchor: the router's link would navigate instead of downloading.
+        rx.el.a(
             "Download full log",
             href="/api/runs/" + LogViewState.run_id.to_string() + "/logs.txt",
             download=True,
             id="log-download",
+            class_name="etl-log-download",
         ),
         rx.cond(
             LogViewState.has_earlier,
