@@ -113,8 +113,10 @@ def test_search_finds_text_anywhere_in_the_log_case_insensitively_and_pages(make
         errors_only = log_queries.search(session, run_id, "needle", min_level="ERROR")
         literal = log_queries.search(session, run_id, "0% done_")
         wildcard = log_queries.search(session, run_id, "%")
-    assert cursors(page.matches) == [(1, 10)] and page.next_after == (1, 10)
-    assert cursors(page2.matches) == [(1, 200)] and page2.next_after is None
+    assert cursors(page.matches) == [(1, 10)]
+    assert page.next_after == (1, 10)
+    assert cursors(page2.matches) == [(1, 200)]
+    assert page2.next_after is None
     assert cursors(errors_only.matches) == [(1, 200)]
     assert cursors(literal.matches) == [(1, 250)]  # % and _ are text, not wildcards
     assert cursors(wildcard.matches) == [(1, 250)]

@@ -8,6 +8,7 @@ import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -17,7 +18,7 @@ from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.models import RunLog, Setting
 from etl_orchestrator.redis_conn import async_client
-from etl_orchestrator.services import settings
+from etl_orchestrator.services import log_queries, settings
 from etl_orchestrator.states import RunStatus
 from tests.web.browser.support import (
     LIVE_TIMEOUT_MS,
@@ -85,13 +86,9 @@ def write_through_sink(run_id: int, messages: list[tuple[str, str]], attempt: in
 
 
 def _last_seq(run_id: int, attempt: int) -> int:
-    from sqlalchemy import func, select
-
     with session_scope() as session:
-        found = session.execute(
-            select(func.max(RunLog.seq)).where(RunLog.run_id == run_id, RunLog.attempt == attempt)
-        ).scalar()
-        return int(found or 0)
+        lines = log_queries.tail(session, run_id, 1)
+    return lines[-1].seq if lines and lines[-1].attempt == attempt else 0
 
 
 def store_lines(run_id: int, count: int, special: dict[int, tuple[str, str]]) -> None:
@@ -200,13 +197,18 @@ def test_the_download_contains_every_line_in_order(
     assert [line.split("[", 1)[1].split("]", 1)[0] for line in text] == [
         f"1:{seq}" for seq in range(1, 2502)
     ]
-    assert text[6].endswith("etl.job: seven") and "ERROR" in text[6]
+    assert text[6].endswith("etl.job: seven")
+    assert " ERROR " in text[6]
     assert text[-1].endswith("etl.job: the last line")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_log_view_has_no_serious_accessibility_violations(
-    browser: Browser, console: Console, make_user: MakeUser, axe_script: Path, scheme: str
+    browser: Browser,
+    console: Console,
+    make_user: MakeUser,
+    axe_script: Path,
+    scheme: Literal["light", "dark"],
 ):
     run_id = _running_run()
     store_lines(run_id, 50, {3: ("ERROR", "bad row"), 4: ("WARNING", "slow query, needle")})
