@@ -554,13 +554,15 @@ def _toolbar() -> rx.Component:
             class_name="etl-label",
         ),
         rx.button("Copy lines", on_click=LogViewState.copy, variant="soft", id="log-copy"),
-        # A plain anchor: the router's link would navigate instead of downloading.
-        rx.el.a(
+        # Document navigation: the router would otherwise show its 404 page instead of the
+        # attachment the server answers with.
+        rx.link(
             "Download full log",
             href="/api/runs/" + LogViewState.run_id.to_string() + "/logs.txt",
+            reload_document=True,
             download=True,
             id="log-download",
-            class_name="etl-log-download",
+            size="2",
         ),
         rx.cond(
             LogViewState.has_earlier,
