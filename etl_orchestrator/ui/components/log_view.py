@@ -598,6 +598,7 @@ def log_view() -> rx.Component:
                         LogViewState.pending > 0,
                         rx.text(" ", LogViewState.pending, " new lines since.", as_="span"),
                     ),
+                    " Times are UTC; point at one for local time.",
                     size="2",
                     id="log-note",
                 ),

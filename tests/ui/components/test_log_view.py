@@ -162,3 +162,27 @@ async def test_search_highlights_and_a_match_opens_the_log_around_it(
     assert state.tailing
     await state.jump("nonsense")
     assert "bad log position" in state.error
+
+
+async def test_when_pushes_stop_the_poll_reads_new_lines_from_the_database():
+    from etl_orchestrator.ui.state import LiveControl
+
+    run_id = run_with_lines(3)
+    state = await signed_in_view()
+    await state.follow(run_id)
+    control = await state.get_state(LiveControl)
+    with session_scope() as session:
+        session.execute(
+            insert(RunLog),
+            [{"run_id": run_id, "attempt": 2, "seq": 1, "level": "INFO", "message": "retry"}],
+        )
+    control.poll_ms = 0
+    await state.poll()
+    assert keys(state) == ["1:1", "1:2", "1:3"]  # polling switched off: pushes alone deliver
+    control.poll_ms = 5000
+    await state.poll()
+    assert keys(state) == ["1:1", "1:2", "1:3"]  # pushes are recent: no need to poll
+    state._last_push -= 6.0
+    await state.poll()
+    assert keys(state) == ["1:1", "1:2", "1:3", "2:1"]
+    assert state.lines[-1]["n"] == "2:1"
