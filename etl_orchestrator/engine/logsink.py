@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -62,7 +63,18 @@ class LogSink:
             rows = list(self.pending)
             if not rows:
                 return
-            await asyncio.to_thread(_insert_logs, rows)
+            write = asyncio.ensure_future(asyncio.to_thread(_insert_logs, rows))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                # Cancelling (the periodic flusher at the end of an attempt) does not stop the
+                # insert in its thread: wait for it, so the final flush does not write the same
+                # lines again (a duplicate key would fail it).
+                with contextlib.suppress(Exception):
+                    await write
+                if not write.cancelled() and write.exception() is None:
+                    del self.pending[: len(rows)]
+                raise
             # Lines that arrived while writing stay for the next flush; none is lost on error.
             del self.pending[: len(rows)]
             await self._publish(rows)
