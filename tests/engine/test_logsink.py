@@ -6,6 +6,7 @@ import asyncio
 
 import psycopg
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.logsink import LogSink
@@ -23,6 +24,17 @@ def a_run() -> int:
         return run.run_id
 
 
+async def waiting_for_the_lock(blocker: psycopg.Connection[tuple[int]]) -> None:
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE relation = 'dw_etl_run_logs'::regclass AND NOT granted"
+    )
+    for _ in range(500):
+        if blocker.execute(query).fetchone() == (1,):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the flush never reached its insert")
+
+
 async def test_a_flush_cancelled_during_its_insert_is_not_written_twice(pg_url: str):
     run_id = a_run()
     sink = LogSink(run_id, 1, None)
@@ -32,11 +44,7 @@ async def test_a_flush_cancelled_during_its_insert_is_not_written_twice(pg_url: 
     with psycopg.connect(pg_url) as blocker:
         blocker.execute("LOCK TABLE dw_etl_run_logs IN ACCESS EXCLUSIVE MODE")
         flushing = asyncio.create_task(sink.flush())
-        while not blocker.execute(
-            "SELECT count(*) FROM pg_locks WHERE relation = 'dw_etl_run_logs'::regclass "
-            "AND NOT granted"
-        ).fetchone() == (1,):
-            await asyncio.sleep(0.02)
+        await waiting_for_the_lock(blocker)
         flushing.cancel()
         await asyncio.sleep(0.05)
         blocker.rollback()  # the insert goes on now
@@ -45,6 +53,6 @@ async def test_a_flush_cancelled_during_its_insert_is_not_written_twice(pg_url: 
     await sink.flush()
     with session_scope() as session:
         count = session.execute(
-            select(func.count()).select_from(RunLog).where(RunLog.run_id == run_id)
+            select(func.count()).select_from(RunLog).where(col(RunLog.run_id) == run_id)
         ).scalar()
     assert count == 51
