@@ -26,7 +26,7 @@ from etl_orchestrator.timeutil import as_utc
 
 #: Lines read from the database at a time when filling a gap.
 GAP_PAGE = 2000
-STREAM_COUNT = 2000
+STREAM_COUNT = 5000
 
 
 def line_of_stream(fields: dict[bytes, bytes]) -> Line | None:
@@ -72,8 +72,18 @@ class LogFollower:
     then reads the database instead.
     """
 
-    def __init__(self, run_id: int, redis: aioredis.Redis | None, cursor: Cursor) -> None:
+    def __init__(
+        self,
+        run_id: int,
+        redis: aioredis.Redis | None,
+        cursor: Cursor,
+        *,
+        keep_last: int | None = None,
+    ) -> None:
         self.run_id = run_id
+        #: Give at most this many of the lines that arrived at once, the newest (None: all).
+        self.keep_last = keep_last
+        self.skipped = False
         self.redis = redis
         self.cursor = cursor
         self.stream_ok = redis is not None
@@ -103,14 +113,21 @@ class LogFollower:
         return fresh
 
     async def _read_stream(self, block_ms: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Every entry after the last one read (waiting up to `block_ms` for the first)."""
         assert self.redis is not None
-        reply: Any = await self.redis.xread(
-            {log_stream(self.run_id): self._stream_id}, count=STREAM_COUNT, block=block_ms
-        )
         entries: list[tuple[bytes, dict[bytes, bytes]]] = []
-        for _, items in reply or []:
-            entries.extend(items)
-        return entries
+        since = self._stream_id
+        while True:
+            reply: Any = await self.redis.xread(
+                {log_stream(self.run_id): since},
+                count=STREAM_COUNT,
+                block=None if entries else block_ms,
+            )
+            got = [item for _, items in reply or [] for item in items]
+            entries += got
+            if len(got) < STREAM_COUNT:
+                return entries
+            since = got[-1][0]
 
     async def more(self, block_ms: int = 2000) -> list[Line]:
         """The next lines, waiting up to `block_ms` for some; [] when none came.
@@ -134,10 +151,18 @@ class LogFollower:
         if not entries:
             return await self._idle()
         self._stream_id = entries[-1][0]
+        lines = [line for _, fields in entries if (line := line_of_stream(fields)) is not None]
+        if self.keep_last is not None and len(lines) > self.keep_last:
+            # A reader that shows only the newest lines skips what it could not show anyway
+            # rather than fall behind (a log flood); `skipped` tells it its lines are no longer
+            # contiguous.
+            lines = lines[-self.keep_last :]
+            if lines[0].cursor > self.cursor:
+                self.cursor = (lines[0].attempt, lines[0].seq - 1)
+                self.skipped = True
         out: list[Line] = []
-        for _, fields in entries:
-            line = line_of_stream(fields)
-            if line is None or line.cursor <= self.cursor:
+        for line in lines:
+            if line.cursor <= self.cursor:
                 continue
             if line.cursor != (self.cursor[0], self.cursor[1] + 1):
                 # A gap (or the first line of a new attempt): the database has every line up to

@@ -150,9 +150,15 @@ class LogViewState(rx.State):
 
     # -- live lines ---------------------------------------------------------------------------
 
-    def _take(self, lines: list[Line]) -> None:
-        """Lines after the cursor join the window (or the count of pending ones when frozen)."""
+    def _take(self, lines: list[Line], *, skipped: bool = False) -> None:
+        """Lines after the cursor join the window (or the count of pending ones when frozen).
+
+        `skipped`: lines were left out before these (a flood), so they replace the window.
+        """
         fresh = [line for line in lines if line.cursor > self._cursor]
+        if skipped and self.tailing and self.lines:
+            self.first_index += len(self.lines)
+            self.lines, self.has_earlier = [], True
         if not fresh:
             return
         self._cursor = fresh[-1].cursor
@@ -180,7 +186,7 @@ class LogViewState(rx.State):
             run_id, cursor = self.run_id, self._cursor
             self._task_beat = time.monotonic()
         redis = async_client()
-        follower = LogFollower(run_id, redis, cursor)
+        follower = LogFollower(run_id, redis, cursor, keep_last=WINDOW)
         try:
             await follower.start()
             batch = await follower.catch_up()
@@ -189,14 +195,19 @@ class LogViewState(rx.State):
                 wait_s = PUSH_EVERY_S - (time.monotonic() - last_push)
                 if batch and wait_s > 0 and not follower.final:
                     # Lines came soon after a push: gather more until the next push is due.
-                    batch += await follower.more(block_ms=max(int(wait_s * 1000), 1))
+                    skipped = follower.skipped
+                    follower.skipped = False
+                    more = await follower.more(block_ms=max(int(wait_s * 1000), 1))
+                    batch = more if follower.skipped else batch + more
+                    follower.skipped = follower.skipped or skipped
                 async with self:
                     if gen != self._gen:
                         return
                     self._task_beat = time.monotonic()
                     self._stream_ok = follower.stream_ok
                     if batch:
-                        self._take(batch)
+                        self._take(batch, skipped=follower.skipped)
+                        follower.skipped = False
                         last_push = time.monotonic()
                     self._live_note(follower)
                 if follower.final:
