@@ -227,6 +227,10 @@ def _browse(base: str, run_id: int, flood: Flood) -> dict[str, Any]:
         newest: list[list[float]] = page.evaluate("() => window.__newest")
         figures["heap"].append(page.evaluate(HEAP_JS))
         figures["dom_lines"] = page.locator("#log-view .etl-log-line").count()
+        figures["last_keys"] = page.locator("#log-view .etl-log-line").evaluate_all(
+            "els => els.slice(-3).map(e => e.dataset.key)"
+        )
+        figures["note"] = page.inner_text("#log-note")
         figures["newest"] = newest
         browser.close()
     return figures
@@ -305,6 +309,7 @@ def main() -> None:
             if flood.error is not None:
                 raise flood.error
             count, distinct, low, high = _stored(run_id)
+            web_log = log.read_text()
             ordered = _ordered(run_id)
         finally:
             os.killpg(web.pid, 15)
@@ -317,6 +322,10 @@ def main() -> None:
             if seq in flood.published:
                 view_delays.append(shown - flood.published[seq] * 1000)
     sink_delays = [(flood.published[s] - flood.probes[s]) * 1000 for s in flood.published]
+    if len(delays) < len(flood.probes):
+        print(f"on screen at the end: {figures['last_keys']}; note: {figures['note']!r}")
+        print(f"page errors: {figures['errors'][:3]}")
+        print("console log tail:\n" + web_log[-3000:])
     heap_mib = [h / 2**20 for h in figures["heap"] if h]
     print(f"machine: {machine()}")
     print(

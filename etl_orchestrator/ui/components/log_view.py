@@ -402,7 +402,7 @@ class Virtuoso(rx.Component):
     data: rx.Var[list[dict[str, Any]]]
     item_content: rx.Var[Any]
     compute_item_key: rx.Var[Any]
-    follow_output: rx.Var[bool]
+    follow_output: rx.Var[Any]
     first_item_index: rx.Var[int]
     initial_top_most_item_index: rx.Var[int]
     increase_viewport_by: rx.Var[int]
@@ -445,7 +445,12 @@ def _lines() -> rx.Component:
             data=LogViewState.lines,
             item_content=ArgsFunctionOperation.create(("index", "line"), _row()),
             compute_item_key=ArgsFunctionOperation.create(("index", "line"), rx.Var("line.k")),
-            follow_output=LogViewState.auto_scroll & LogViewState.tailing,
+            # A function, so that with auto-scroll on every push scrolls to the newest line
+            # (`true` would follow only a list that is already at its bottom).
+            follow_output=ArgsFunctionOperation.create(
+                ("atBottom",),
+                rx.cond(LogViewState.auto_scroll & LogViewState.tailing, "auto", False),
+            ),
             first_item_index=LogViewState.first_index,
             initial_top_most_item_index=LogViewState.start_at,
             increase_viewport_by=400,
@@ -614,10 +619,11 @@ def log_view() -> rx.Component:
                     id="log-note",
                 ),
                 rx.cond(
-                    LogViewState.lines.length() > 0,
-                    _lines(),
+                    LogViewState.lines.length() == 0,
                     rx.text("No log lines yet.", size="2", id="log-empty"),
                 ),
+                # Mounted while empty too, so the first lines arrive in a list that follows.
+                _lines(),
                 spacing="3",
                 width="100%",
             ),

@@ -128,14 +128,20 @@ def test_lines_logged_by_a_running_job_show_within_a_second_without_polling(
         write_through_sink(run_id, [("INFO", f"live line {n}")])
         expect(lines.filter(has_text=f"live line {n}")).to_have_count(1, timeout=SHOWS_WITHIN_MS)
 
+    # More lines than the list shows at once: it follows them to the newest.
+    write_through_sink(run_id, [("INFO", f"bulk {n}") for n in range(1, 301)])
+    expect(lines.filter(has_text="bulk 300")).to_have_count(1, timeout=SHOWS_WITHIN_MS)
+
     write_through_sink(run_id, [("WARNING", "<script>window.__logPwned = 1</script><b>x</b>")])
     shown = lines.filter(has_text="<script>window.__logPwned = 1</script><b>x</b>")
     expect(shown).to_have_count(1, timeout=SHOWS_WITHIN_MS)
     assert page.evaluate("() => window.__logPwned") is None
     assert page.locator("#log-view .etl-log-msg b").count() == 0
     # Each line once, in order, with its UTC time.
+    # The lines on screen are consecutive and end with the newest.
     keys = lines.evaluate_all("els => els.map(e => e.dataset.key)")
-    assert keys == ["1:1", "1:2", "1:3", "1:4", "1:5"]
+    last = 1 + 3 + 300 + 1
+    assert keys == [f"1:{seq}" for seq in range(last - len(keys) + 1, last + 1)]
 
 
 def test_the_level_filter_and_the_search_reach_lines_outside_the_window(
