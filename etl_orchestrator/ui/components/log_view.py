@@ -3,10 +3,10 @@
 Pages mount `log_view()` where the log goes and send `LogViewState.follow(run_id)` to show a run.
 
 Reflex resends a whole list var on every change, so the page holds a bounded window of lines
-(WINDOW) and a per-client background task appends new lines in batches (at most every
-PUSH_EVERY_S); older lines come from the database on demand ("load earlier"), and the search runs
-in the database over the whole log. Lines are rendered as text by a virtualised list
-(react-virtuoso), never as HTML.
+(TAIL_WINDOW while following live, WINDOW reading back) and a per-client background task appends
+new lines in batches (at most every PUSH_EVERY_S); older lines come from the database on demand
+("load earlier"), and the search runs in the database over the whole log. Lines are rendered as
+text by a virtualised list (react-virtuoso), never as HTML.
 """
 
 # Reflex types its component constructors as returning Any.
@@ -31,14 +31,18 @@ from etl_orchestrator.services.run_queries import UnknownRunError
 from etl_orchestrator.ui.components.poller import poller
 from etl_orchestrator.ui.state import LiveControl, signed_in
 
-#: Lines the page holds at most.
+#: Lines the page holds at most (reading back through the log).
 WINDOW = 5000
+#: Lines the page holds while following live: every push resends them all, so fewer while they
+#: change often. Loading earlier lines past this freezes the tail.
+TAIL_WINDOW = 2000
 #: Lines shown when a log opens or returns to the tail, and read per "load earlier".
 PAGE = 1000
 #: Lines shown either side of a search match jumped to.
 AROUND = 250
-#: Live lines are pushed at most this often (each push resends the window).
-PUSH_EVERY_S = 0.5
+#: Live lines are pushed at most this often (each push resends the window). The engine writes a
+#: run's lines every 0.5 s, so each of its batches is pushed as soon as it comes.
+PUSH_EVERY_S = 0.3
 #: How long one stream read waits for lines before the task checks the run and its page.
 BLOCK_MS = 2000
 #: A task that has not looked in for this long is gone (tab reconnected, server restarted).
@@ -170,8 +174,8 @@ class LogViewState(rx.State):
         if not self.tailing:
             self.pending += len(shown)
             return
-        rows = [*self.lines, *(row_of(line, self.query) for line in shown[-WINDOW:])]
-        dropped = max(len(rows) - WINDOW, 0)
+        rows = [*self.lines, *(row_of(line, self.query) for line in shown[-TAIL_WINDOW:])]
+        dropped = max(len(rows) - TAIL_WINDOW, 0)
         self.lines = rows[dropped:]
         if dropped:
             self.first_index += dropped
@@ -186,7 +190,7 @@ class LogViewState(rx.State):
             run_id, cursor = self.run_id, self._cursor
             self._task_beat = time.monotonic()
         redis = async_client()
-        follower = LogFollower(run_id, redis, cursor, keep_last=WINDOW)
+        follower = LogFollower(run_id, redis, cursor, keep_last=TAIL_WINDOW)
         try:
             await follower.start()
             batch = await follower.catch_up()
@@ -257,11 +261,13 @@ class LogViewState(rx.State):
         rows = [*(row_of(line, self.query) for line in older), *self.lines]
         self.has_earlier = len(older) >= PAGE
         self.first_index -= len(older)
-        if len(rows) > WINDOW:
-            # The window no longer reaches the end of the log: stop adding live lines to it.
-            rows = rows[:WINDOW]
+        if len(rows) > TAIL_WINDOW and self.tailing:
+            # Reading back: hold these lines still rather than trim them as live lines come.
             self.tailing = False
             self.note = "Showing earlier lines: live lines are counted, not added."
+        if len(rows) > WINDOW:
+            # The window no longer reaches the end of the log.
+            rows = rows[:WINDOW]
         self.lines = rows
 
     async def toggle_tail(self) -> None:

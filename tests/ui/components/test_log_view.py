@@ -97,7 +97,7 @@ async def test_an_unknown_run_says_so():
 
 
 async def test_live_lines_keep_the_window_bounded(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(log_view, "WINDOW", 8)
+    monkeypatch.setattr(log_view, "TAIL_WINDOW", 8)
     monkeypatch.setattr(log_view, "PAGE", 5)
     run_id = run_with_lines(5)
     state = await signed_in_view()
@@ -117,6 +117,7 @@ async def test_loading_earlier_prepends_and_stops_tailing_past_the_window(
     monkeypatch: pytest.MonkeyPatch,
 ):
     monkeypatch.setattr(log_view, "WINDOW", 12)
+    monkeypatch.setattr(log_view, "TAIL_WINDOW", 12)
     monkeypatch.setattr(log_view, "PAGE", 5)
     run_id = run_with_lines(20)
     state = await signed_in_view()
