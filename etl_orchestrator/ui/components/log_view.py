@@ -270,6 +270,13 @@ class LogViewState(rx.State):
             rows = rows[:WINDOW]
         self.lines = rows
 
+    async def start_reached(self, _index: int) -> None:
+        """The list was scrolled to its first line: load earlier lines, unless following live
+        (a list that just got its first lines, or was trimmed, is at its start too; the "Load
+        earlier lines" button does it then)."""
+        if not self.tailing:
+            await self.load_earlier()
+
     async def toggle_tail(self) -> None:
         """Freeze the view where it is, or go back to the live tail."""
         if self.run_id <= 0:
@@ -460,7 +467,7 @@ def _lines() -> rx.Component:
             first_item_index=LogViewState.first_index,
             initial_top_most_item_index=LogViewState.start_at,
             increase_viewport_by=400,
-            start_reached=LogViewState.load_earlier,
+            start_reached=LogViewState.start_reached,
             key=LogViewState.view_key,
             id="logview",
             aria_label="Log lines",
