@@ -303,7 +303,11 @@ def main() -> None:
                 time.sleep(0.5)
             flood = Flood(run_id, args.rate, args.seconds)
             started = time.monotonic()
-            figures = _browse(base, run_id, flood)
+            try:
+                figures = _browse(base, run_id, flood)
+            except BaseException:
+                print("console log tail:\n" + log.read_text()[-6000:])
+                raise
             flood.thread.join()
             took = time.monotonic() - started
             if flood.error is not None:
