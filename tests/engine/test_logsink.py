@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import psycopg
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlmodel import col
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.models import Job, Run, RunLog
+from etl_orchestrator.services import log_queries
 
 
 def a_run() -> int:
@@ -56,3 +58,19 @@ async def test_a_flush_cancelled_during_its_insert_is_not_written_twice(pg_url: 
             select(func.count()).select_from(RunLog).where(col(RunLog.run_id) == run_id)
         ).scalar()
     assert count == 51
+
+
+async def test_lines_are_stored_in_order_with_their_utc_time(any_db: str):
+    run_id = a_run()
+    sink = LogSink(run_id, 1, None)
+    at = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    sink.add(level="WARNING", logger="job", message="first", ts=at)
+    sink.add(level="INFO", logger="job", message="second", ts=at)
+    await sink.flush()
+    with session_scope() as session:
+        lines = log_queries.lines_after(session, run_id, log_queries.START, 10)
+    assert [(line.seq, line.level, line.message) for line in lines] == [
+        (1, "WARNING", "first"),
+        (2, "INFO", "second"),
+    ]
+    assert lines[0].ts == at
