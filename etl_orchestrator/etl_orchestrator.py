@@ -19,7 +19,7 @@ from etl_orchestrator.ui.pages import (
     signin,
     status,
 )
-from etl_orchestrator.web import api, audit_routes, auth_routes
+from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
 
@@ -35,10 +35,12 @@ async def live_updates(app: rx.App) -> None:
 
 
 app = rx.App(
-    stylesheets=["/console.css"],
+    stylesheets=["/console.css", "/log_view.css"],
     # The Starlette app's routes come first; SessionGate then wraps everything it serves.
     api_transformer=[
-        Starlette(routes=[*auth_routes.routes, *api.routes, *audit_routes.routes]),
+        Starlette(
+            routes=[*auth_routes.routes, *api.routes, *audit_routes.routes, *log_routes.routes]
+        ),
         SessionGate,
     ],
 )
