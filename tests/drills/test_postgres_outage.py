@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from etl_orchestrator.db import db_now, session_scope
 from etl_orchestrator.models import AuditEntry, Run, WorkerRecord
+from etl_orchestrator.observability.health import check_health
 from etl_orchestrator.states import FINAL, RunStatus
 from tests.drills.conftest import (
     CAP,
@@ -66,7 +67,12 @@ def test_engine_rides_out_a_postgres_crash_without_losing_runs_or_audit(
     acknowledged = through + inside + waiting
 
     private_pg.stop(mode="immediate")
-    time.sleep(OUTAGE_S)
+    outage_seen = time.monotonic()
+    # The console's health report says what is wrong while it lasts.
+    during = check_health()
+    assert during.status == "down"
+    assert not during.database.reachable
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_seen)))
     assert worker.alive()
     assert scheduler.alive()
     private_pg.start()
@@ -93,3 +99,4 @@ def test_engine_rides_out_a_postgres_crash_without_losing_runs_or_audit(
     assert worker.alive()
     assert scheduler.alive()
     wait_for("the worker and scheduler to heartbeat again", lambda: len(fresh_heartbeats()) >= 2)
+    wait_for("the health report to recover", lambda: check_health().status != "down")

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Run
+from etl_orchestrator.observability.health import check_health
 from etl_orchestrator.states import FINAL, RunStatus
 from tests.drills.conftest import (
     CAP,
@@ -56,7 +57,13 @@ def test_runs_survive_redis_restart_that_loses_every_key(
     assert before == {RunStatus.RUNNING: 2, RunStatus.DISPATCHED: 1, RunStatus.QUEUED: 4}
     private_redis.kill()
     worker.resume()
-    time.sleep(OUTAGE_S)  # the worker and scheduler meet a dead Redis for a while
+    outage_seen = time.monotonic()
+    # The console's health report says what is wrong while it lasts.
+    during = check_health()
+    assert not during.redis.reachable
+    assert during.status != "ok"
+    # The worker and scheduler meet a dead Redis for a while.
+    time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_seen)))
     private_redis.start()
 
     every_run = long_runs + short_runs
@@ -78,5 +85,6 @@ def test_runs_survive_redis_restart_that_loses_every_key(
     assert peak_overlap(tmp_path / "journal.txt") <= CAP
     assert slot_watch.samples > 0
     assert slot_watch.peak <= CAP
+    wait_for("the health report to see Redis again", lambda: check_health().redis.reachable)
     assert worker.alive()
     assert scheduler.alive()
