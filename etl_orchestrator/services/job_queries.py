@@ -417,3 +417,29 @@ def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]
         )
         for job_id, (status, duration) in last.items()
     }
+
+
+def filter_choices(session: Session, *, limit: int = 200) -> tuple[list[str], list[str]]:
+    """The data domains and tags jobs have (each sorted, at most `limit`), for the filters."""
+    domains = [
+        str(d)
+        for d in session.exec(
+            select(Job.domain)
+            .where(col(Job.domain) != "")
+            .distinct()
+            .order_by(col(Job.domain))
+            .limit(limit)
+        )
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        sql = (
+            "SELECT DISTINCT t FROM dw_etl_jobs, jsonb_array_elements_text(tags) AS t "
+            "ORDER BY t LIMIT :n"
+        )
+    else:
+        sql = (
+            "SELECT DISTINCT je.value AS t FROM dw_etl_jobs, json_each(tags) AS je "
+            "ORDER BY t LIMIT :n"
+        )
+    tags = [str(t) for (t,) in session.execute(text(sql), {"n": limit})]
+    return domains, tags

@@ -31,6 +31,10 @@ WATCHED_RUNS = "etl:web:watched-runs"
 WATCH_TTL_S = 3600
 THROTTLE_PREFIX = "etl:web:throttle:"
 VIEW_INTERVAL_MS = 1000
+#: The jobs tables' view: a worker's status change should reach an open table within 500 ms.
+JOBS_INTERVAL_MS = 250
+#: Jobs refreshed in one go at most (the rest wait for the next turn).
+MAX_JOBS_PER_REFRESH = 200
 #: Health, slot use and the 24 h counts also change without events: refresh them this often.
 PERIODIC_MS = 15_000
 IDLE_BLOCK_MS = 5_000
@@ -68,7 +72,11 @@ class Changes:
 
 
 class ViewSink(Protocol):
-    """Where refreshed views go (the Reflex app's shared states; a recorder in tests)."""
+    """Where refreshed views go (the Reflex app's shared states; a recorder in tests).
+
+    A sink may also have `async def jobs(self, job_ids: set[str])`, called (throttled to
+    JOBS_INTERVAL_MS) with the jobs whose runs changed, for the open jobs tables.
+    """
 
     async def overview(self, changes: Changes) -> None: ...
 
@@ -108,6 +116,7 @@ class LiveUpdater:
         self._pending = Changes()
         self._overview_dirty = False
         self._dirty_runs: set[int] = set()
+        self._dirty_jobs: set[str] = set()
 
     async def ensure_group(self) -> None:
         try:
@@ -130,6 +139,8 @@ class LiveUpdater:
             return
         run_id, job_id, status = event["run_id"], str(event.get("job_id", "")), str(event["to"])
         self._dirty_runs.add(run_id)
+        if job_id:
+            self._dirty_jobs.add(job_id)
         self._pending.statuses.append((run_id, job_id, status))
         if status == "failed":
             self._pending.failures.append(
@@ -220,6 +231,19 @@ class LiveUpdater:
                     continue
                 self._dirty_runs.discard(run_id)
                 await self._sink.run(run_id)
+        jobs_sink = getattr(self._sink, "jobs", None)
+        if self._dirty_jobs and jobs_sink is not None:
+            wait = await self._claim("jobs", JOBS_INTERVAL_MS)
+            if wait:
+                due_in(wait)
+            else:
+                batch = set(sorted(self._dirty_jobs)[:MAX_JOBS_PER_REFRESH])
+                self._dirty_jobs -= batch
+                await jobs_sink(batch)
+                if self._dirty_jobs:
+                    due_in(JOBS_INTERVAL_MS)
+        elif jobs_sink is None:
+            self._dirty_jobs.clear()
         if not await self._claim("periodic", PERIODIC_MS):
             await self._sink.periodic()
         return next_due
