@@ -50,8 +50,8 @@ def _jobs(job_ids: set[str]) -> dict[str, dict[str, str]]:
 
 class ReflexSink:
     """Writes to LiveFeed (token LIVE_TOKEN), RunFeed (run_token(id)) and JobsFeed (JOBS_TOKEN);
-    Reflex then pushes
-    the change to every client linked to that token, on whichever worker holds its socket."""
+    Reflex then pushes the change to every client linked to that token, on whichever worker
+    holds its socket."""
 
     def __init__(self, app: rx.App) -> None:
         self._app = app
