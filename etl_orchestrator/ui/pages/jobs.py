@@ -94,8 +94,8 @@ def read_window(query: JobsQuery) -> _Window:
     with session_scope() as session:
         try:
             page = job_queries.list_jobs(session, limit=PAGE_SIZE, **query.list_options())
-        except ValueError as error:
-            window.problem = f"{error}. Showing the first page."
+        except ValueError:
+            window.problem = "the page link is invalid or out of date, so the first page is shown"
             page = job_queries.list_jobs(
                 session, limit=PAGE_SIZE, **query.first_page().list_options()
             )
@@ -111,6 +111,10 @@ def _username(cookie_header: str) -> str | None:
     with session_scope() as session:
         who = sessions.authenticate(session, sessions.token_from_cookies(cookie_header))
         return who.username if who else None
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def scheduler_problem(problems: Sequence[str]) -> str:
@@ -151,6 +155,8 @@ class JobsState(rx.State):
     toggle_enable: rx.Field[bool] = rx.field(False)
     _query: JobsQuery = JobsQuery()
     _last_poll: float = 0.0
+    #: Linked to the live feeds (the page load got that far).
+    _linked: bool = False
 
     @rx.var
     def all_selected(self) -> bool:
@@ -167,16 +173,21 @@ class JobsState(rx.State):
         except DB_DOWN:
             self.db_error, self.loaded = DB_DOWN_TEXT, True
             return None
-        self.scheduler_note = scheduler_problem(feed.health_problems)
-        self.is_admin = allows(who.role, bulk_actions.ADMIN)
         await join_jobs(self)
+        self._linked = True
+        await self._open(who.role, feed.health_problems)
+        return None
+
+    async def _open(self, role: str, health_problems: Sequence[str]) -> None:
+        """Show the view the URL asks for (the page load, once linked to the live feeds)."""
+        self.scheduler_note = scheduler_problem(health_problems)
+        self.is_admin = allows(role, bulk_actions.ADMIN)
         query, problems = parse_query(self.router.url.query)
         self._show_query(query)
         self.selected = []
-        self.notice = "; ".join(problems).capitalize() + "." if problems else ""
+        self.notice = _sentence("; ".join(problems)) if problems else ""
         self.notice_ok = False
         await self._read()
-        return None
 
     def _show_query(self, query: JobsQuery) -> None:
         self._query = query
@@ -198,12 +209,17 @@ class JobsState(rx.State):
         if (self.domains, self.tags) != (window.domains, window.tags):
             self.domains, self.tags = window.domains, window.tags
         if window.problem:
-            self.notice, self.notice_ok = window.problem, False
+            said = self.notice.rstrip(".") + "; " if self.notice else ""
+            self.notice, self.notice_ok = _sentence(f"{said}{window.problem}"), False
         self.loaded = True
 
     async def retry(self) -> EventSpec | None:
-        """The Retry control of "database unavailable": load the view again."""
-        return await self.load()
+        """The Retry control of "database unavailable": read the view again (the whole page
+        load when the database was down before it could start)."""
+        if not self._linked:
+            return await self.load()
+        await self._read()
+        return None
 
     async def poll(self) -> None:
         """The table's own refresh (pushed updates may stop): re-read the window."""
