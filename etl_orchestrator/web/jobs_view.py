@@ -13,6 +13,7 @@ from etl_orchestrator.services.job_queries import JobActivity, JobRow
 from etl_orchestrator.timeutil import iso
 
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 DEFAULT_SORT = "job_id"
 MAX_SEARCH = 128
 #: URL value of the enabled filter -> list_jobs' enabled argument.
@@ -32,6 +33,7 @@ class JobsQuery:
     search: str = ""
     after: str = ""
     before: str = ""
+    size: int = PAGE_SIZE
 
     @property
     def filtered(self) -> bool:
@@ -54,6 +56,8 @@ class JobsQuery:
         ):
             if value:
                 pairs.append((key, value))
+        if self.size != PAGE_SIZE:
+            pairs.append(("size", str(self.size)))
         return urlencode(pairs)
 
     def url(self) -> str:
@@ -76,6 +80,7 @@ class JobsQuery:
             "search": self.search or None,
             "after": self.after or None,
             "before": self.before or None,
+            "limit": self.size,
         }
 
 
@@ -97,7 +102,15 @@ def parse_query(query: str) -> tuple[JobsQuery, list[str]]:
     if after and before:
         problems.append("two page cursors: showing the first page")
         after = before = ""
+    size = PAGE_SIZE
+    raw_size = values.get("size", "")
+    if raw_size:
+        if raw_size.isdigit() and 1 <= int(raw_size) <= MAX_PAGE_SIZE:
+            size = int(raw_size)
+        else:
+            problems.append(f"page size {raw_size[:10]!r} ignored (use 1 to {MAX_PAGE_SIZE})")
     parsed = JobsQuery(
+        size=size,
         sort=sort,
         descending=direction == "desc",
         enabled=pick("enabled", ENABLED_VALUES, "enabled filter"),

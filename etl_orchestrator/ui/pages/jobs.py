@@ -38,7 +38,6 @@ from etl_orchestrator.ui.state import (
 from etl_orchestrator.web import sessions
 from etl_orchestrator.web.actions import allows
 from etl_orchestrator.web.jobs_view import (
-    PAGE_SIZE,
     JobsQuery,
     JobTableRow,
     now_ms,
@@ -93,12 +92,10 @@ def read_window(query: JobsQuery) -> _Window:
     window = _Window()
     with session_scope() as session:
         try:
-            page = job_queries.list_jobs(session, limit=PAGE_SIZE, **query.list_options())
+            page = job_queries.list_jobs(session, **query.list_options())
         except ValueError:
             window.problem = "the page link is invalid or out of date, so the first page is shown"
-            page = job_queries.list_jobs(
-                session, limit=PAGE_SIZE, **query.first_page().list_options()
-            )
+            page = job_queries.list_jobs(session, **query.first_page().list_options())
         found = job_queries.activity(session, [row.job_id for row in page.jobs])
     window.rows = [table_row(row, found.get(row.job_id)) for row in page.jobs]
     window.next_cursor = page.next_cursor or ""
@@ -262,7 +259,8 @@ class JobsState(rx.State):
         return self._go(self._query.first_page(search=text), replace=True)
 
     def clear_filters(self) -> EventSpec:
-        return self._go(JobsQuery(sort=self._query.sort, descending=self._query.descending))
+        q = self._query
+        return self._go(JobsQuery(sort=q.sort, descending=q.descending, size=q.size))
 
     def next_page(self) -> EventSpec | None:
         if not self.next_cursor:
