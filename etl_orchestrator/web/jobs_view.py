@@ -66,7 +66,7 @@ class JobsQuery:
 
     def first_page(self, **changes: Any) -> JobsQuery:
         """The same view with `changes`, from its first page (a new order or filter)."""
-        return replace(self, after="", before="", **changes)
+        return replace(self, **{"after": "", "before": "", **changes})
 
     def list_options(self) -> dict[str, Any]:
         """Keyword arguments of job_queries.list_jobs for this view."""

@@ -265,3 +265,15 @@ def test_the_jobs_feed_keeps_the_newest_updates_only() -> None:
     assert "j0" not in feed.updates
     feed._apply({"j100": {"status": "failed", "at": "2"}})
     assert list(feed.updates)[-1] == "j100"
+
+
+async def test_next_and_previous_pages_carry_their_cursor(make_user: MakeUser) -> None:
+    make_user("viewer")
+    state = await jobs_as("viewer", "sort=priority&size=3")
+    await state._open("viewer", [])
+    assert len(state.rows) == 3
+    spec = state.next_page()
+    assert spec is not None
+    assert f"after={state.next_cursor}" in str(spec.args)
+    assert "size=3" in str(spec.args)
+    assert state.prev_page() is None  # the first page has none before it
