@@ -255,8 +255,8 @@ class JobsState(rx.State):
         text = str(value).strip()[:128]
         if text == self._query.search:
             return None
-        # Typing refines one view: replace the history entry rather than add one per pause.
-        return self._go(self._query.first_page(search=text), replace=True)
+        # The first search adds a history entry; refining it (each pause in typing) replaces it.
+        return self._go(self._query.first_page(search=text), replace=bool(self._query.search))
 
     def clear_filters(self) -> EventSpec:
         q = self._query

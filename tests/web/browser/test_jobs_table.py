@@ -158,7 +158,10 @@ def test_controls_write_the_view_into_the_url_and_back_and_forward_replay_it(
     expect(page).to_have_url(re.compile(r"q=gamma"))
     options: dict[str, Any] = {"sort": "priority", "descending": True, "domain": "sales"}
     expect_rows(page, sql_pages(search="gamma", **options)[0])
-    # The search replaced its history entry: back goes to the second page, then the first.
+    page.locator("#jobs-search").fill("gam")  # refining a search replaces its history entry
+    expect(page).to_have_url(re.compile(r"q=gam(&|$)"))
+    expect_rows(page, sql_pages(search="gam", **options)[0])
+    # Back: the second page, then the first.
     page.go_back()
     expect(page).to_have_url(shared)
     expect_rows(page, second)
