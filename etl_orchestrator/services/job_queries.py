@@ -173,7 +173,7 @@ def _after(key_col: Any, descending: bool, key: Any, job_id: str) -> ColumnEleme
     return pair < last if descending else pair > last
 
 
-def _filtered(
+def filtered_query(
     session: Session,
     *,
     enabled: bool | None,
@@ -286,7 +286,7 @@ def list_jobs(
         raise ValueError(f"unknown last outcome {last_outcome!r}: use success or fail")
     if after is not None and before is not None:
         raise ValueError("give a page cursor for one direction only (after or before)")
-    query = _filtered(
+    query = filtered_query(
         session,
         enabled=enabled,
         last_outcome=last_outcome,
