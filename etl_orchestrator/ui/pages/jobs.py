@@ -162,16 +162,23 @@ class JobsState(rx.State):
 
     async def load(self) -> EventSpec | None:
         auth = await self.get_state(AuthState)
+        feed = await self.get_state(LiveFeed)
+        jobs_feed = await self.get_state(JobsFeed)
+        # Paging, sorting and filtering load this page again: while it stays linked to the live
+        # feeds (not paused), only the session is checked again, which keeps page changes fast.
+        staying = bool(self._linked and feed._linked_to and jobs_feed._linked_to)
         try:
             who = auth._refresh()
             if who is None:
                 return signin_redirect(self)
-            feed = await join_live(self)
+            if not staying:
+                feed = await join_live(self)
         except DB_DOWN:
             self.db_error, self.loaded = DB_DOWN_TEXT, True
             return None
-        await join_jobs(self)
-        self._linked = True
+        if not staying:
+            await join_jobs(self)
+            self._linked = True
         await self._open(who.role, feed.health_problems)
         return None
 
