@@ -579,8 +579,10 @@ def _header() -> rx.Component:
             rx.table.column_header_cell(
                 rx.flex(
                     _sort_button("last_run_status", "Last run"),
+                    rx.text("·", as_="span", aria_hidden="true"),
                     _sort_button("last_run_duration_s", "Took"),
-                    gap="1",
+                    gap="2",
+                    align="center",
                     wrap="wrap",
                 ),
                 aria_sort=rx.cond(
