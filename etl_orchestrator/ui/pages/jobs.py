@@ -7,6 +7,7 @@ actions, updated live as runs start and end."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -236,48 +237,61 @@ class JobsState(rx.State):
         self.scheduler_note = scheduler_problem(feed.health_problems)
         await self._read()
 
-    def _go(self, query: JobsQuery, *, replace: bool = False) -> EventSpec:
-        return rx.redirect(query.url(), replace=replace)
+    async def _go(self, query: JobsQuery, *, replace: bool = False) -> EventSpec:
+        """Show `query` now and put its URL in the address bar.
 
-    def sort_by(self, key: str) -> EventSpec | None:
+        The rows are read in this event and the URL is written with the History API rather
+        than a router navigation (which would load the page again: a second round trip).
+        Back and forward are router navigations, so they load the view their URL says.
+        """
+        self._show_query(query)
+        self.selected = []
+        self.notice = ""
+        await self._read()
+        method = "replaceState" if replace else "pushState"
+        return rx.call_script(f"window.history.{method}(null, '', {json.dumps(query.url())})")
+
+    async def sort_by(self, key: str) -> EventSpec | None:
         if key not in SORTABLE:
             return None
         descending = not self._query.descending if key == self._query.sort else False
-        return self._go(self._query.first_page(sort=key, descending=descending))
+        return await self._go(self._query.first_page(sort=key, descending=descending))
 
-    def filter_enabled(self, value: str) -> EventSpec:
-        return self._go(self._query.first_page(enabled=value if value in ("yes", "no") else ""))
+    async def filter_enabled(self, value: str) -> EventSpec:
+        return await self._go(
+            self._query.first_page(enabled=value if value in ("yes", "no") else "")
+        )
 
-    def filter_outcome(self, value: str) -> EventSpec:
+    async def filter_outcome(self, value: str) -> EventSpec:
         known = value in job_queries.OUTCOMES
-        return self._go(self._query.first_page(outcome=value if known else ""))
+        return await self._go(self._query.first_page(outcome=value if known else ""))
 
-    def filter_tag(self, value: str) -> EventSpec:
-        return self._go(self._query.first_page(tag=str(value)[:128]))
+    async def filter_tag(self, value: str) -> EventSpec:
+        return await self._go(self._query.first_page(tag=str(value)[:128]))
 
-    def filter_domain(self, value: str) -> EventSpec:
-        return self._go(self._query.first_page(domain=str(value)[:128]))
+    async def filter_domain(self, value: str) -> EventSpec:
+        return await self._go(self._query.first_page(domain=str(value)[:128]))
 
-    def search_for(self, value: str) -> EventSpec | None:
+    async def search_for(self, value: str) -> EventSpec | None:
         text = str(value).strip()[:128]
         if text == self._query.search:
             return None
         # The first search adds a history entry; refining it (each pause in typing) replaces it.
-        return self._go(self._query.first_page(search=text), replace=bool(self._query.search))
+        return await self._go(self._query.first_page(search=text), replace=bool(self._query.search))
 
-    def clear_filters(self) -> EventSpec:
+    async def clear_filters(self) -> EventSpec:
         q = self._query
-        return self._go(JobsQuery(sort=q.sort, descending=q.descending, size=q.size))
+        return await self._go(JobsQuery(sort=q.sort, descending=q.descending, size=q.size))
 
-    def next_page(self) -> EventSpec | None:
+    async def next_page(self) -> EventSpec | None:
         if not self.next_cursor:
             return None
-        return self._go(self._query.first_page(after=self.next_cursor))
+        return await self._go(self._query.first_page(after=self.next_cursor))
 
-    def prev_page(self) -> EventSpec | None:
+    async def prev_page(self) -> EventSpec | None:
         if not self.prev_cursor:
             return None
-        return self._go(self._query.first_page(before=self.prev_cursor))
+        return await self._go(self._query.first_page(before=self.prev_cursor))
 
     def toggle_select(self, job_id: str, checked: bool) -> None:
         rest = [j for j in self.selected if j != job_id]

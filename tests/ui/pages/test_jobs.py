@@ -125,14 +125,14 @@ async def test_sorting_filtering_and_paging_go_through_the_url(make_user: MakeUs
     make_user("viewer")
     state = await jobs_as("viewer", "sort=name")
     await state._open(role_of(state), [])
-    spec = state.sort_by("name")
+    spec = await state.sort_by("name")
     assert spec is not None
     assert "/jobs?sort=name&dir=desc" in str(spec.args)
-    spec = state.filter_enabled("no")
+    spec = await state.filter_enabled("no")
     assert "enabled=no" in str(spec.args)
-    spec = state.clear_filters()
+    spec = await state.clear_filters()
     assert "sort=name" in str(spec.args)
-    assert state.next_page() is None  # one page only
+    assert await state.next_page() is None  # one page only
 
 
 async def test_a_viewers_forged_bulk_run_is_refused_and_audited(make_user: MakeUser) -> None:
@@ -272,8 +272,14 @@ async def test_next_and_previous_pages_carry_their_cursor(make_user: MakeUser) -
     state = await jobs_as("viewer", "sort=priority&size=3")
     await state._open("viewer", [])
     assert len(state.rows) == 3
-    spec = state.next_page()
+    first = [row.job_id for row in state.rows]
+    assert await state.prev_page() is None  # the first page has none before it
+    cursor = state.next_cursor
+    spec = await state.next_page()
     assert spec is not None
-    assert f"after={state.next_cursor}" in str(spec.args)
+    assert f"after={cursor}" in str(spec.args)
     assert "size=3" in str(spec.args)
-    assert state.prev_page() is None  # the first page has none before it
+    second = [row.job_id for row in state.rows]
+    assert second == direct(sort="priority", after=cursor)[:3]
+    assert await state.prev_page() is not None
+    assert [row.job_id for row in state.rows] == first
