@@ -67,8 +67,12 @@ def seed_jobs() -> list[str]:
 def open_jobs(page: Page, console: Console, person: Person, path: str) -> None:
     """Sign in, then open `path` (the built app serves /jobs as /jobs/, query kept)."""
     sign_in(page, console, person)
-    page.goto(console.base + path)
-    # The first load of a page on a busy machine can take a while.
+    goto_jobs(page, console.base + path)
+
+
+def goto_jobs(page: Page, url: str) -> None:
+    """Load the jobs page at `url` (a full page load: slow on a busy machine)."""
+    page.goto(url)
     expect(page.locator("#jobs-table, #jobs-empty").first).to_be_visible(timeout=15_000)
 
 
@@ -129,7 +133,7 @@ def test_every_sort_filter_and_search_pages_forwards_and_backwards_as_sql_does(
     seed_jobs()
     open_jobs(page, console, make_user("viewer"), f"/jobs?size={PAGE}")
     for params, options in CASES:
-        page.goto(f"{console.base}/jobs?{urlencode({**params, 'size': PAGE})}")
+        goto_jobs(page, f"{console.base}/jobs?{urlencode({**params, 'size': PAGE})}")
         pages = sql_pages(**options)
         assert sum(len(p) for p in pages) > 0, params
         walk_both_ways(page, pages)
@@ -176,7 +180,7 @@ def test_controls_write_the_view_into_the_url_and_back_and_forward_replay_it(
     expect(other.locator("#filter-domain")).to_have_value("sales")
     other.close()
     # Nothing matches: said so, with a way out.
-    page.goto(f"{console.base}/jobs?q=no-such-job")
+    goto_jobs(page, f"{console.base}/jobs?q=no-such-job")
     expect(page.locator("#jobs-empty")).to_have_text("No job matches these filters.")
     page.locator("#jobs-empty-clear").click()
     expect(page).to_have_url(re.compile(r"/jobs/?$"))
@@ -192,7 +196,7 @@ def test_a_row_shows_its_columns_and_badges(page: Page, console: Console, make_u
     expect(row).to_contain_text("upstream failed")
     expect(row).to_contain_text("UTC")  # next run
     expect(row.locator("td").nth(5)).to_have_text("1")  # one dependency
-    page.goto(f"{console.base}/jobs?q=job_04")
+    goto_jobs(page, f"{console.base}/jobs?q=job_04")
     expect(page.locator(f"{ROWS}[data-job-id='job_04'] .etl-badge-params")).to_have_text(
         "parameterized"
     )
@@ -225,7 +229,7 @@ def test_an_operator_bulk_dry_runs_three_jobs_and_sees_each_result(
     assert sorted(r.job_id for r in made) == picked
     assert all(r.dry_run and r.reason == "check the new source" for r in made)
     # A failing row is reported beside the others: a disabled job cannot run.
-    page.goto(f"{console.base}/jobs?q=job_0")
+    goto_jobs(page, f"{console.base}/jobs?q=job_0")
     page.get_by_role("checkbox", name="Select job_00").click()
     page.get_by_role("checkbox", name="Select job_06").click()
     page.locator("#bulk-reason").fill("again")
@@ -308,7 +312,7 @@ def test_the_jobs_table_has_no_serious_accessibility_violations(
     # No scheduler runs here: the page says so.
     expect(page.locator("#jobs-scheduler")).to_contain_text("scheduler is offline")
     found: dict[str, Any] = {"table": serious_violations(page, axe_script)}
-    page.goto(f"{console.base}/jobs?q=nothing-matches")
+    goto_jobs(page, f"{console.base}/jobs?q=nothing-matches")
     expect(page.locator("#jobs-empty")).to_be_visible()
     found["empty"] = serious_violations(page, axe_script)
     ctx.close()
