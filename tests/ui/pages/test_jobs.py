@@ -283,3 +283,9 @@ async def test_next_and_previous_pages_carry_their_cursor(make_user: MakeUser) -
     assert second == direct(sort="priority", after=cursor)[:3]
     assert await state.prev_page() is not None
     assert [row.job_id for row in state.rows] == first
+
+
+def test_the_page_builds() -> None:
+    from etl_orchestrator.ui.pages.jobs import page
+
+    assert isinstance(page(), rx.Component)
