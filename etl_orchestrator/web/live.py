@@ -213,6 +213,20 @@ class LiveUpdater:
             nonlocal next_due
             next_due = wait if not next_due else min(next_due, wait)
 
+        # First: the jobs tables have the tightest target (a status change in 500 ms).
+        jobs_sink = getattr(self._sink, "jobs", None)
+        if self._dirty_jobs and jobs_sink is not None:
+            wait = await self._claim("jobs", JOBS_INTERVAL_MS)
+            if wait:
+                due_in(wait)
+            else:
+                batch = set(sorted(self._dirty_jobs)[:MAX_JOBS_PER_REFRESH])
+                self._dirty_jobs -= batch
+                await jobs_sink(batch)
+                if self._dirty_jobs:
+                    due_in(JOBS_INTERVAL_MS)
+        elif jobs_sink is None:
+            self._dirty_jobs.clear()
         if self._overview_dirty:
             wait = await self._claim("overview", VIEW_INTERVAL_MS)
             if wait:
@@ -231,19 +245,6 @@ class LiveUpdater:
                     continue
                 self._dirty_runs.discard(run_id)
                 await self._sink.run(run_id)
-        jobs_sink = getattr(self._sink, "jobs", None)
-        if self._dirty_jobs and jobs_sink is not None:
-            wait = await self._claim("jobs", JOBS_INTERVAL_MS)
-            if wait:
-                due_in(wait)
-            else:
-                batch = set(sorted(self._dirty_jobs)[:MAX_JOBS_PER_REFRESH])
-                self._dirty_jobs -= batch
-                await jobs_sink(batch)
-                if self._dirty_jobs:
-                    due_in(JOBS_INTERVAL_MS)
-        elif jobs_sink is None:
-            self._dirty_jobs.clear()
         if not await self._claim("periodic", PERIODIC_MS):
             await self._sink.periodic()
         return next_due
