@@ -14,6 +14,7 @@ from etl_orchestrator.ui.pages import (
     freshness,
     home,
     job,
+    jobs,
     run,
     settings,
     signin,
@@ -47,6 +48,7 @@ app = rx.App(
 app.add_page(signin.page, route="/signin", title=f"Sign in · {TITLE}")
 app.add_page(home.page, route="/", title=f"Overview · {TITLE}", on_load=home.OverviewState.load)
 app.add_page(run.page, route="/runs/[run_id]", title=f"Run · {TITLE}", on_load=run.load)
+app.add_page(jobs.page, route="/jobs", title=f"Jobs · {TITLE}", on_load=jobs.JobsState.load)
 app.add_page(
     job.page, route="/jobs/[job_id]", title=f"Job · {TITLE}", on_load=job.JobPageState.load
 )

@@ -7,12 +7,13 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    case,
     cast,
     func,
     literal,
@@ -25,8 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
-from etl_orchestrator.models import Job, JobDependency
-from etl_orchestrator.states import RunStatus
+from etl_orchestrator.db import db_now
+from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
+from etl_orchestrator.states import FINAL, RunStatus
 from etl_orchestrator.timeutil import as_utc
 
 MAX_PAGE = 1000
@@ -69,10 +71,12 @@ class JobRow:
 
 @dataclass(frozen=True)
 class JobPage:
-    """One page of jobs; `next_cursor` leads to the next page, None on the last one."""
+    """One page of jobs; `next_cursor` leads to the next page (None on the last one) and
+    `prev_cursor` to the one before (None on the first)."""
 
     jobs: list[JobRow]
     next_cursor: str | None
+    prev_cursor: str | None = None
 
 
 def _encode_key(sort: str, value: Any) -> Any:
@@ -169,33 +173,15 @@ def _after(key_col: Any, descending: bool, key: Any, job_id: str) -> ColumnEleme
     return pair < last if descending else pair > last
 
 
-def list_jobs(
+def filtered_query(
     session: Session,
     *,
-    sort: str = "job_id",
-    descending: bool = False,
-    enabled: bool | None = None,
-    last_outcome: str | None = None,
-    tags: Sequence[str] = (),
-    domain: str | None = None,
-    search: str | None = None,
-    after: str | None = None,
-    limit: int = 50,
-) -> JobPage:
-    """One page of jobs in (sort key, job_id) order, NULL keys last whichever the direction.
-
-    Keyset pagination: `after` is the previous page's next_cursor, never an OFFSET, so a page
-    costs the same however deep it is.
-    """
-    _check_limit(limit)
-    if sort not in SORTS:
-        raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
-    if last_outcome is not None and last_outcome not in OUTCOMES:
-        raise ValueError(f"unknown last outcome {last_outcome!r}: use success or fail")
-    if any("\x00" in text for text in (search or "", domain or "", *tags)):
-        # No job id, name, tag or domain can hold a NUL (PostgreSQL refuses it in text).
-        return JobPage(jobs=[], next_cursor=None)
-    key_col = SORTS[sort]
+    enabled: bool | None,
+    last_outcome: str | None,
+    tags: Sequence[str],
+    domain: str | None,
+    search: str | None,
+) -> Any:
     deps = (
         select(func.count())
         .select_from(JobDependency)
@@ -219,33 +205,121 @@ def list_jobs(
         )
     for clause in _tags_filter(session.get_bind().dialect.name, tags):
         query = query.where(clause)
-    # Two index-friendly steps (NULLS LAST): the non-NULL keys after the cursor in
-    # (key, job_id) order, then, if the page is not full yet, the NULL keys in job_id order.
+    return query
+
+
+def _window(
+    session: Session,
+    query: Any,
+    sort: str,
+    descending: bool,
+    start: tuple[bool, Any, str] | None,
+    count: int,
+    *,
+    backward: bool,
+) -> list[Any]:
+    """Up to `count` rows next to `start` (exclusive) in the page order, or before it if
+    `backward` (then nearest first). The order is (key, job_id) with NULL keys last.
+
+    Two index-friendly segments: the non-NULL keys in (key, job_id) order and the NULL keys in
+    job_id order; walking backwards visits them the other way round and in reverse.
+    """
+    key_col = SORTS[sort]
     id_col = col(Job.job_id)
-    id_order = id_col.desc() if descending else id_col.asc()
-    key_order = key_col.desc() if descending else key_col.asc()
-    is_null, key, job_id = (
-        (False, None, None) if after is None else decode_cursor(after, sort, descending)
-    )
-    rows: list[Any] = []
-    if not is_null:
-        present = query.where(key_col.is_not(None))
-        if job_id is not None:
-            present = query.where(_after(key_col, descending, key, job_id))
+    reverse = descending != backward  # the direction of the SQL ORDER BY
+    id_order = id_col.desc() if reverse else id_col.asc()
+    key_order = key_col.desc() if reverse else key_col.asc()
+    in_nulls = start is not None and start[0]
+
+    def present() -> Any:
+        segment = query.where(key_col.is_not(None))
+        if start is not None and not in_nulls:
+            segment = segment.where(_after(key_col, reverse, start[1], start[2]))
         order = [id_order] if sort == "job_id" else [key_order, id_order]
-        rows = list(session.exec(present.order_by(*order).limit(limit + 1)))
-    if len(rows) <= limit and sort != "job_id":
-        nulls = query.where(key_col.is_(None))
-        if is_null and job_id is not None:
-            nulls = nulls.where(id_col < job_id if descending else id_col > job_id)
-        rows += list(session.exec(nulls.order_by(id_order).limit(limit + 1 - len(rows))))
-    more = len(rows) > limit
+        return segment.order_by(*order)
+
+    def nulls() -> Any:
+        segment = query.where(key_col.is_(None))
+        if in_nulls:
+            assert start is not None
+            segment = segment.where(id_col < start[2] if reverse else id_col > start[2])
+        return segment.order_by(id_order)
+
+    if sort == "job_id":
+        segments = [present]
+    elif backward:
+        segments = [nulls, present] if start is None or in_nulls else [present]
+    else:
+        segments = [nulls] if in_nulls else [present, nulls]
+    rows: list[Any] = []
+    for segment in segments:
+        if len(rows) >= count:
+            break
+        rows += list(session.exec(segment().limit(count - len(rows))))
+    return rows
+
+
+def list_jobs(
+    session: Session,
+    *,
+    sort: str = "job_id",
+    descending: bool = False,
+    enabled: bool | None = None,
+    last_outcome: str | None = None,
+    tags: Sequence[str] = (),
+    domain: str | None = None,
+    search: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> JobPage:
+    """One page of jobs in (sort key, job_id) order, NULL keys last whichever the direction.
+
+    Keyset pagination: `after` is the previous page's next_cursor (the page after it), `before`
+    a page's prev_cursor (the page before it), never an OFFSET, so a page costs the same however
+    deep it is. A page before which fewer than `limit` rows remain is the first page.
+    """
+    _check_limit(limit)
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: use one of {', '.join(SORTS)}")
+    if last_outcome is not None and last_outcome not in OUTCOMES:
+        raise ValueError(f"unknown last outcome {last_outcome!r}: use success or fail")
+    if after is not None and before is not None:
+        raise ValueError("give a page cursor for one direction only (after or before)")
+    if any("\x00" in text for text in (search or "", domain or "", *tags)):
+        # No job id, name, tag or domain can hold a NUL (PostgreSQL refuses it in text).
+        return JobPage(jobs=[], next_cursor=None)
+    query = filtered_query(
+        session,
+        enabled=enabled,
+        last_outcome=last_outcome,
+        tags=tags,
+        domain=domain,
+        search=search,
+    )
+    if before is not None:
+        end = decode_cursor(before, sort, descending)
+        rows = _window(session, query, sort, descending, end, limit + 1, backward=True)
+        if len(rows) > limit:
+            jobs = [_row(job, count) for job, count in reversed(rows[:limit])]
+            return JobPage(
+                jobs=jobs,
+                next_cursor=_cursor_of(jobs[-1], sort, descending),
+                prev_cursor=_cursor_of(jobs[0], sort, descending),
+            )
+        after = None  # fewer than a page before it: that is the first page
+    start = None if after is None else decode_cursor(after, sort, descending)
+    rows = _window(session, query, sort, descending, start, limit + 1, backward=False)
     jobs = [_row(job, count) for job, count in rows[:limit]]
-    next_cursor = None
-    if more and jobs:
-        last = jobs[-1]
-        next_cursor = encode_cursor(sort, descending, getattr(last, sort), last.job_id)
-    return JobPage(jobs=jobs, next_cursor=next_cursor)
+    return JobPage(
+        jobs=jobs,
+        next_cursor=_cursor_of(jobs[-1], sort, descending) if len(rows) > limit else None,
+        prev_cursor=_cursor_of(jobs[0], sort, descending) if start is not None and jobs else None,
+    )
+
+
+def _cursor_of(row: JobRow, sort: str, descending: bool) -> str:
+    return encode_cursor(sort, descending, getattr(row, sort), row.job_id)
 
 
 def _row(job: Job, dependencies: int) -> JobRow:
@@ -266,3 +340,109 @@ def _row(job: Job, dependencies: int) -> JobRow:
         domain=job.domain,
         parameterized=parameterized,
     )
+
+
+#: The window of the transient-failure rate (ARCHITECTURE.md, "Figures").
+RATE_WINDOW = timedelta(hours=24)
+#: Statuses of a run that has not ended yet, newest first wins per job.
+ACTIVE = tuple(sorted(set(RunStatus) - FINAL))
+
+
+@dataclass(frozen=True)
+class JobActivity:
+    """What moves between page loads for one job: its last finished run, the run in progress,
+    backoff, and the transient-failure rate over 24 h (real runs only)."""
+
+    job_id: str
+    last_run_status: str | None
+    last_run_duration_s: float | None
+    #: Status of the newest run that has not ended (None: nothing in progress).
+    active_status: str | None
+    #: A run is retrying with its next attempt pending.
+    backoff: bool
+    transient_attempts: int
+    attempts: int
+
+    @property
+    def transient_rate(self) -> float | None:
+        """Transient attempts / all attempts in the window; None without attempts."""
+        return self.transient_attempts / self.attempts if self.attempts else None
+
+
+def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]:
+    """JobActivity of each of these jobs (a page's worth: three indexed queries)."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    last = {
+        job_id: (status, duration)
+        for job_id, status, duration in session.exec(
+            select(Job.job_id, Job.last_run_status, Job.last_run_duration_s).where(
+                col(Job.job_id).in_(ids)
+            )
+        )
+    }
+    active: dict[str, tuple[int, str]] = {}
+    backoff: set[str] = set()
+    running = select(Run.job_id, Run.run_id, Run.status, Run.next_attempt_at).where(
+        col(Run.job_id).in_(ids), col(Run.status).in_(ACTIVE)
+    )
+    for job_id, run_id, status, next_attempt_at in session.exec(running):
+        assert run_id is not None
+        if job_id not in active or run_id > active[job_id][0]:
+            active[job_id] = (run_id, status)
+        if status == RunStatus.RETRYING and next_attempt_at is not None:
+            backoff.add(job_id)
+    since = db_now(session) - RATE_WINDOW
+    at = func.coalesce(
+        col(RunAttempt.started_at), col(RunAttempt.dispatched_at), col(RunAttempt.ended_at)
+    )
+    transient = func.sum(case((col(RunAttempt.error_class) == "transient", 1), else_=0))
+    rates = {
+        job_id: (int(n_transient or 0), int(n_all))
+        for job_id, n_transient, n_all in session.exec(
+            select(Run.job_id, transient, func.count())
+            .select_from(RunAttempt)
+            .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
+            .where(col(Run.job_id).in_(ids), col(Run.dry_run).is_(False), at >= since)
+            .group_by(col(Run.job_id))
+        )
+    }
+    return {
+        job_id: JobActivity(
+            job_id=job_id,
+            last_run_status=status,
+            last_run_duration_s=duration,
+            active_status=active[job_id][1] if job_id in active else None,
+            backoff=job_id in backoff,
+            transient_attempts=rates.get(job_id, (0, 0))[0],
+            attempts=rates.get(job_id, (0, 0))[1],
+        )
+        for job_id, (status, duration) in last.items()
+    }
+
+
+def filter_choices(session: Session, *, limit: int = 200) -> tuple[list[str], list[str]]:
+    """The data domains and tags jobs have (each sorted, at most `limit`), for the filters."""
+    domains = [
+        str(d)
+        for d in session.exec(
+            select(Job.domain)
+            .where(col(Job.domain) != "")
+            .distinct()
+            .order_by(col(Job.domain))
+            .limit(limit)
+        )
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        sql = (
+            "SELECT DISTINCT t FROM dw_etl_jobs, jsonb_array_elements_text(tags) AS t "
+            "ORDER BY t LIMIT :n"
+        )
+    else:
+        sql = (
+            "SELECT DISTINCT je.value AS t FROM dw_etl_jobs, json_each(tags) AS je "
+            "ORDER BY t LIMIT :n"
+        )
+    tags = [str(t) for (t,) in session.execute(text(sql), {"n": limit})]
+    return domains, tags

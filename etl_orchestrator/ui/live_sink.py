@@ -9,17 +9,19 @@ import reflex as rx
 
 from etl_orchestrator.alerts import queries as alert_queries
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.services import settings
+from etl_orchestrator.services import job_queries, settings
 from etl_orchestrator.ui.state import (
     DAG_TOKEN,
+    JOBS_TOKEN,
     LIVE_TOKEN,
     DagFeed,
+    JobsFeed,
     LiveFeed,
     RunFeed,
     read_dag_statuses,
     run_token,
 )
-from etl_orchestrator.web import snapshots
+from etl_orchestrator.web import jobs_view, snapshots
 from etl_orchestrator.web.health import current_health
 from etl_orchestrator.web.live import Changes
 
@@ -53,10 +55,17 @@ def _run(run_id: int) -> snapshots.RunSummary:
         return snapshots.run_summary(session, run_id)
 
 
+def _jobs(job_ids: set[str]) -> dict[str, dict[str, str]]:
+    at = jobs_view.now_ms()  # taken before the read: a table read after it is at least as new
+    with session_scope() as session:
+        found = job_queries.activity(session, sorted(job_ids))
+    return {job_id: jobs_view.live_fields(a, at) for job_id, a in found.items()}
+
+
 class ReflexSink:
-    """Writes to LiveFeed (token LIVE_TOKEN), RunFeed (run_token(id)) and DagFeed (DAG_TOKEN);
-    Reflex then pushes the change to every client linked to that token, on whichever worker
-    holds its socket."""
+    """Writes to LiveFeed (token LIVE_TOKEN), RunFeed (run_token(id)), DagFeed (DAG_TOKEN) and
+    JobsFeed (JOBS_TOKEN); Reflex then pushes the change to every client linked to that token,
+    on whichever worker holds its socket."""
 
     def __init__(self, app: rx.App) -> None:
         self._app = app
@@ -86,6 +95,13 @@ class ReflexSink:
         async with self._app.modify_state(token) as root:
             feed = await root.get_state(DagFeed)
             feed._apply(statuses, blocked)
+
+    async def jobs(self, job_ids: set[str]) -> None:
+        fields = await asyncio.to_thread(_jobs, job_ids)
+        token = rx.BaseStateToken(ident=JOBS_TOKEN, cls=JobsFeed)
+        async with self._app.modify_state(token) as root:
+            feed = await root.get_state(JobsFeed)
+            feed._apply(fields)
 
     async def periodic(self) -> None:
         overview = await asyncio.to_thread(_overview)

@@ -23,6 +23,9 @@ from etl_orchestrator.web.live import watch_dag, watch_run
 LIVE_TOKEN = "console"  # noqa: S105 - a shared-state name, not a secret
 #: Every dependency graph on screen shares the job statuses behind this token.
 DAG_TOKEN = "dag"  # noqa: S105 - a shared-state name, not a secret
+JOBS_TOKEN = "jobs"  # noqa: S105 - a shared-state name, not a secret
+#: Jobs whose live fields JobsFeed keeps (the most recently changed).
+MAX_JOB_UPDATES = 300
 #: Failure toasts stay this long (the live task removes older ones).
 TOAST_S = 30.0
 MAX_TOASTS = 5
@@ -71,6 +74,10 @@ def signin_redirect(state: rx.State) -> EventSpec:
     url = state.router.url
     target = (url.path or "/") + (f"?{url.query}" if url.query else "")
     return rx.redirect("/signin?next=" + quote(target, safe="") if target != "/" else "/signin")
+
+
+def is_jobs_path(path: str) -> bool:
+    return path.rstrip("/") == "/jobs"
 
 
 def run_id_of_path(path: str) -> int | None:
@@ -202,6 +209,29 @@ async def join_dag(state: rx.State) -> DagFeed:
     return feed
 
 
+class JobsFeed(rx.SharedState):
+    """The live fields of the jobs whose runs changed lately, shared by every open jobs table.
+
+    A bounded map (job id -> fields as text, with "at": when they were read, epoch ms); each
+    table overlays the entries newer than its own read on the rows of its window.
+    """
+
+    updates: rx.Field[dict[str, dict[str, str]]] = rx.field(default_factory=dict)
+
+    def _apply(self, fields: dict[str, dict[str, str]]) -> None:
+        if not fields:
+            return
+        merged = {job_id: v for job_id, v in self.updates.items() if job_id not in fields}
+        merged.update(fields)
+        self.updates = dict(list(merged.items())[-MAX_JOB_UPDATES:])
+
+
+async def join_jobs(state: rx.State) -> JobsFeed:
+    """Link this client to the jobs tables' shared live feed."""
+    feed = await state.get_state(JobsFeed)
+    return await feed._link_to(JOBS_TOKEN)
+
+
 async def join_live(state: rx.State) -> LiveFeed:
     """Link this client to the shared live feed, brought up to date from the database.
 
@@ -254,6 +284,7 @@ class LiveControl(rx.State):
     _run_id: int = 0
     #: A dependency graph's statuses at pause (DagFeed's statuses and blocked).
     _frozen_dag: tuple[dict[str, str], dict[str, str]] | None = None
+    _frozen_jobs: dict[str, dict[str, str]] | None = None
     _last_poll: float = 0.0
     _last_check: float = 0.0
 
@@ -261,6 +292,7 @@ class LiveControl(rx.State):
         self.paused = False
         self.poll_ms = int(poll_s * 1000)
         self._frozen_live, self._frozen_run, self._frozen_dag = None, None, None
+        self._frozen_jobs = None
         self._run_id = 0
 
     def _followed_run(self) -> int | None:
@@ -286,6 +318,10 @@ class LiveControl(rx.State):
         if dag_feed._linked_to:
             self._frozen_dag = (dag_feed.statuses, dag_feed.blocked)
             rehydrate = [*rehydrate, *await dag_feed._unlink()]  # type: ignore[no-untyped-call]
+        jobs_feed = await self.get_state(JobsFeed)
+        if jobs_feed._linked_to:
+            self._frozen_jobs = jobs_feed.updates
+            await jobs_feed._unlink()  # type: ignore[no-untyped-call]
         self.paused = True
         # Unlinked, the page would show this client's private (empty) copies: fill them with
         # what was on screen before the page is sent the whole state again.
@@ -305,6 +341,9 @@ class LiveControl(rx.State):
         if self._frozen_dag is not None:
             dag_feed = await self.get_state(DagFeed)
             dag_feed.statuses, dag_feed.blocked = self._frozen_dag
+        if self._frozen_jobs is not None:
+            jobs_feed = await self.get_state(JobsFeed)
+            jobs_feed.updates = self._frozen_jobs
 
     async def _resume(self) -> Any:
         if signed_in(self) is None:
@@ -317,6 +356,8 @@ class LiveControl(rx.State):
         if graph_shown:
             self._frozen_dag = None
             await join_dag(self)
+        if is_jobs_path(self.router.url.path):
+            await join_jobs(self)
         return None
 
     async def check_health(self) -> Any:

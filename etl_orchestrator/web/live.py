@@ -33,6 +33,10 @@ WATCH_TTL_S = 3600
 WATCHED_DAG = "etl:web:watched-dag"
 THROTTLE_PREFIX = "etl:web:throttle:"
 VIEW_INTERVAL_MS = 1000
+#: The jobs tables' view: a worker's status change should reach an open table within 500 ms.
+JOBS_INTERVAL_MS = 250
+#: Jobs refreshed in one go at most (the rest wait for the next turn).
+MAX_JOBS_PER_REFRESH = 200
 #: Health, slot use and the 24 h counts also change without events: refresh them this often.
 PERIODIC_MS = 15_000
 IDLE_BLOCK_MS = 5_000
@@ -70,7 +74,11 @@ class Changes:
 
 
 class ViewSink(Protocol):
-    """Where refreshed views go (the Reflex app's shared states; a recorder in tests)."""
+    """Where refreshed views go (the Reflex app's shared states; a recorder in tests).
+
+    A sink may also have `async def jobs(self, job_ids: set[str])`, called (throttled to
+    JOBS_INTERVAL_MS) with the jobs whose runs changed, for the open jobs tables.
+    """
 
     async def overview(self, changes: Changes) -> None: ...
 
@@ -122,6 +130,7 @@ class LiveUpdater:
         self._overview_dirty = False
         self._dirty_runs: set[int] = set()
         self._dag_dirty = False
+        self._dirty_jobs: set[str] = set()
 
     async def ensure_group(self) -> None:
         try:
@@ -145,6 +154,8 @@ class LiveUpdater:
         run_id, job_id, status = event["run_id"], str(event.get("job_id", "")), str(event["to"])
         self._dirty_runs.add(run_id)
         self._dag_dirty = True
+        if job_id:
+            self._dirty_jobs.add(job_id)
         self._pending.statuses.append((run_id, job_id, status))
         if status == "failed":
             self._pending.failures.append(
@@ -217,6 +228,20 @@ class LiveUpdater:
             nonlocal next_due
             next_due = wait if not next_due else min(next_due, wait)
 
+        # First: the jobs tables have the tightest target (a status change in 500 ms).
+        jobs_sink = getattr(self._sink, "jobs", None)
+        if self._dirty_jobs and jobs_sink is not None:
+            wait = await self._claim("jobs", JOBS_INTERVAL_MS)
+            if wait:
+                due_in(wait)
+            else:
+                batch = set(sorted(self._dirty_jobs)[:MAX_JOBS_PER_REFRESH])
+                self._dirty_jobs -= batch
+                await jobs_sink(batch)
+                if self._dirty_jobs:
+                    due_in(JOBS_INTERVAL_MS)
+        elif jobs_sink is None:
+            self._dirty_jobs.clear()
         if self._overview_dirty:
             wait = await self._claim("overview", VIEW_INTERVAL_MS)
             if wait:

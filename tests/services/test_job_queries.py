@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.models import Job, JobDependency
+from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
 from etl_orchestrator.services import job_queries
 from etl_orchestrator.services.job_queries import JobRow
 from etl_orchestrator.timeutil import utcnow
@@ -176,3 +176,123 @@ def test_bad_cursors_raise_a_clear_value_error(jobs: list[Job]) -> None:
             job_queries.list_jobs(session, last_outcome="maybe")
         with pytest.raises(ValueError, match="page size"):
             job_queries.list_jobs(session, limit=0)
+
+
+def walk_back(limit: int, **options: Any) -> list[list[str]]:
+    """Pages forwards to the end, then back with prev_cursor: the pages seen going back."""
+    forward: list[list[str]] = []
+    after: str | None = None
+    last = None
+    while True:
+        with session_scope() as session:
+            page = job_queries.list_jobs(session, after=after, limit=limit, **options)
+        forward.append([row.job_id for row in page.jobs])
+        last = page
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    backward = [forward[-1]]
+    while last.prev_cursor is not None:
+        with session_scope() as session:
+            last = job_queries.list_jobs(session, before=last.prev_cursor, limit=limit, **options)
+        backward.append([row.job_id for row in last.jobs])
+    assert backward[-1] == forward[0]  # back on the first page, which has no previous one
+    return backward
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("limit", [1, 7, 13])
+def test_paging_backwards_shows_the_same_rows_in_the_same_order(
+    jobs: list[Job], sort: str, descending: bool, limit: int
+) -> None:
+    order = expected_order(jobs, sort, descending)
+    pages = walk_back(limit, sort=sort, descending=descending)
+    # Each page going back ends where the next one began; the first page is full.
+    for page in pages:
+        assert page == order[order.index(page[0]) : order.index(page[0]) + len(page)]
+    starts = [order.index(page[0]) for page in pages]
+    assert starts == sorted(starts, reverse=True)
+    for earlier, later in zip(pages[1:], pages, strict=False):
+        assert order.index(earlier[-1]) + 1 == order.index(later[0]) or len(earlier) == limit
+    assert pages[-1] == order[:limit]
+
+
+def test_paging_backwards_keeps_the_filters(jobs: list[Job]) -> None:
+    options: dict[str, Any] = {"sort": "next_run_at", "enabled": True, "search": "a"}
+    wanted = [
+        j
+        for j in expected_order(jobs, "next_run_at", False)
+        if j in {r.job_id for r in walk(50, **options)}
+    ]
+    pages = walk_back(4, **options)
+    seen = [job_id for page in reversed(pages) for job_id in page]
+    assert set(seen) == set(wanted)
+    assert pages[-1] == wanted[:4]
+
+
+def test_a_cursor_for_one_direction_only(jobs: list[Job]) -> None:
+    with session_scope() as session:
+        page = job_queries.list_jobs(session, limit=5)
+        assert page.prev_cursor is None
+        assert page.next_cursor is not None
+        with pytest.raises(ValueError, match="one direction only"):
+            job_queries.list_jobs(session, after=page.next_cursor, before=page.next_cursor)
+
+
+def test_activity_counts_transient_attempts_of_real_runs_in_24_h_and_sees_backoff(
+    any_db: str,
+) -> None:
+    now = utcnow()
+    with session_scope() as session:
+        session.add_all([Job(job_id="flaky", name="flaky"), Job(job_id="calm", name="calm")])
+        session.flush()
+
+        def run(status: str, *, dry: bool = False, next_at: Any = None, job: str = "flaky") -> int:
+            made = Run(
+                job_id=job, batch_id="b", status=status, dry_run=dry, next_attempt_at=next_at
+            )
+            session.add(made)
+            session.flush()
+            assert made.run_id is not None
+            return made.run_id
+
+        def attempt(run_id: int, number: int, error_class: str | None, age_h: float) -> None:
+            at = now - timedelta(hours=age_h)
+            session.add(
+                RunAttempt(
+                    run_id=run_id,
+                    attempt=number,
+                    token=f"t{run_id}-{number}",
+                    started_at=at,
+                    ended_at=at,
+                    error_class=error_class,
+                )
+            )
+
+        done = run("succeeded")
+        attempt(done, 1, "transient", 2)
+        attempt(done, 2, None, 1)
+        backing_off = run("retrying", next_at=now + timedelta(minutes=1))
+        attempt(backing_off, 1, "transient", 0.5)
+        failed = run("failed")
+        attempt(failed, 1, "permanent", 3)
+        old = run("failed")
+        attempt(old, 1, "transient", 30)  # outside the window
+        dry = run("failed", dry=True)
+        attempt(dry, 1, "transient", 1)  # dry runs do not count
+        run("running", job="calm")
+        session.add(Job(job_id="idle", name="idle", last_run_status="succeeded"))
+    with session_scope() as session:
+        found = job_queries.activity(session, ["flaky", "calm", "idle", "missing"])
+    assert set(found) == {"flaky", "calm", "idle"}
+    flaky = found["flaky"]
+    assert (flaky.transient_attempts, flaky.attempts) == (2, 4)
+    assert flaky.transient_rate == 0.5
+    assert flaky.backoff is True
+    assert flaky.active_status == "retrying"
+    assert found["calm"].active_status == "running"
+    assert found["calm"].backoff is False
+    assert found["calm"].transient_rate is None
+    assert found["idle"].last_run_status == "succeeded"
+    assert found["idle"].active_status is None
