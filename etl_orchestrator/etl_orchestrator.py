@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from etl_orchestrator import events
 from etl_orchestrator.ui.live_sink import ReflexSink
 from etl_orchestrator.ui.pages import home, run, signin
-from etl_orchestrator.web import api, auth_routes
+from etl_orchestrator.web import api, auth_routes, metrics_route
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
 
@@ -26,7 +26,10 @@ async def live_updates(app: rx.App) -> None:
 app = rx.App(
     stylesheets=["/console.css"],
     # The Starlette app's routes come first; SessionGate then wraps everything it serves.
-    api_transformer=[Starlette(routes=[*auth_routes.routes, *api.routes]), SessionGate],
+    api_transformer=[
+        Starlette(routes=[*auth_routes.routes, *api.routes, *metrics_route.routes]),
+        SessionGate,
+    ],
 )
 app.add_page(signin.page, route="/signin", title=f"Sign in · {TITLE}")
 app.add_page(home.page, route="/", title=f"Overview · {TITLE}", on_load=home.OverviewState.load)

@@ -1,0 +1,82 @@
+"""The /metrics collector: its totals equal the database's, job labels are bounded."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from etl_orchestrator.observability.exporter import EngineCollector, build_registry
+from tests.observability.conftest import MakeRun
+
+
+def scrape(max_jobs: int = 50) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    registry = build_registry(EngineCollector(cache_s=0, max_jobs=max_jobs))
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def test_run_totals_by_job_and_status_equal_the_database(finished_run: MakeRun):
+    for _ in range(3):
+        finished_run("load_sales", "succeeded", records_written=100, duration_s=4)
+    finished_run("load_sales", "failed", attempts=("transient", "permanent"))
+    finished_run("load_sales", "succeeded", dry_run=True, records_written=999)
+    finished_run("dim_store", "cancelled")
+    samples = scrape()
+    finished = "etl_runs_finished_total"
+    assert value(samples, finished, job="load_sales", status="succeeded", dry_run="false") == 3
+    assert value(samples, finished, job="load_sales", status="failed", dry_run="false") == 1
+    assert value(samples, finished, job="load_sales", status="succeeded", dry_run="true") == 1
+    assert value(samples, finished, job="dim_store", status="cancelled", dry_run="false") == 1
+    # Zero series exist before the first run of a status, so a window sees the first one.
+    assert value(samples, finished, job="dim_store", status="failed", dry_run="false") == 0
+    assert value(samples, "etl_records_written_total", job="load_sales", dry_run="false") == 300
+    attempts = "etl_attempts_total"
+    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="transient") == 1
+    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="permanent") == 1
+    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="none") == 3
+
+
+def test_duration_histogram_counts_succeeded_real_runs_in_buckets(finished_run: MakeRun):
+    finished_run("load_sales", duration_s=3)
+    finished_run("load_sales", duration_s=50)
+    finished_run("load_sales", "failed", duration_s=2)
+    samples = scrape()
+    name = "etl_run_duration_seconds_bucket"
+    assert value(samples, name, job="load_sales", dry_run="false", le="1.0") == 0
+    assert value(samples, name, job="load_sales", dry_run="false", le="5.0") == 1
+    assert value(samples, name, job="load_sales", dry_run="false", le="60.0") == 2
+    assert value(samples, name, job="load_sales", dry_run="false", le="+Inf") == 2
+    assert value(samples, "etl_run_duration_seconds_sum", job="load_sales", dry_run="false") == 53
+    assert value(samples, "etl_run_duration_seconds_count", job="load_sales", dry_run="false") == 2
+
+
+def test_jobs_beyond_the_bound_are_summed_under_other(finished_run: MakeRun):
+    for job in ("a_job", "b_job", "c_job", "d_job"):
+        finished_run(job)
+    samples = scrape(max_jobs=2)
+    jobs = {
+        dict(labels).get("job") for name, labels in samples if name == "etl_runs_finished_total"
+    }
+    assert jobs == {"a_job", "b_job", "_other"}
+    assert (
+        value(samples, "etl_runs_finished_total", job="_other", status="succeeded", dry_run="false")
+        == 2
+    )
+
+
+def test_gauges_report_the_queue_and_the_cap(finished_run: MakeRun):
+    samples = scrape()
+    assert value(samples, "etl_parallel_jobs") == 4
+    assert value(samples, "etl_queue_depth") == 0
+    assert value(samples, "etl_runs_running") == 0
+    assert value(samples, "etl_workers_alive") == 0
+    assert value(samples, "etl_scheduler_up") == 0
+    assert value(samples, "etl_metrics_up") == 1
