@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 
 from etl_orchestrator import events
 from etl_orchestrator.ui.live_sink import ReflexSink
-from etl_orchestrator.ui.pages import home, run, signin
+from etl_orchestrator.ui.pages import home, metrics, run, signin
 from etl_orchestrator.web import api, auth_routes, metrics_route
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
@@ -35,5 +35,11 @@ app.add_page(signin.page, route="/signin", title=f"Sign in · {TITLE}")
 app.add_page(home.page, route="/", title=f"Overview · {TITLE}", on_load=home.OverviewState.load)
 app.add_page(
     run.page, route="/runs/[run_id]", title=f"Run · {TITLE}", on_load=run.RunPageState.load
+)
+app.add_page(
+    metrics.page,
+    route="/metrics-overview",
+    title=f"Metrics · {TITLE}",
+    on_load=metrics.MetricsPageState.load,
 )
 app.register_lifespan_task(live_updates)

@@ -7,8 +7,8 @@ the live gauges of the health check (queue depth, slots in use against the cap, 
 heartbeat age, live workers). Every web worker gives the same answer, so one scrape of any
 worker is enough and no multiprocess registry is needed for these.
 
-The `job` label is bounded: the first ETL_METRICS_MAX_JOBS jobs by id keep their own series, the
-rest are summed under job="_other". Each process reuses what it read for ETL_METRICS_CACHE_S
+The `job_id` label is bounded: the first ETL_METRICS_MAX_JOBS jobs by id keep their own series, the
+rest are summed under job_id="_other". Each process reuses what it read for ETL_METRICS_CACHE_S
 seconds, so several Prometheus servers (or a retried scrape) cost one set of queries.
 """
 
@@ -146,7 +146,7 @@ def _engine_families(snap: Snapshot) -> Iterator[Metric]:
     finished = CounterMetricFamily(
         "etl_runs_finished",
         "Runs that reached a final status, by job, status and dry run (totals from the database)",
-        labels=["job", "status", "dry_run"],
+        labels=["job_id", "status", "dry_run"],
     )
     for (job, status, dry), value in sorted(snap.finished.items()):
         finished.add_metric([job, status, dry], value)
@@ -155,7 +155,7 @@ def _engine_families(snap: Snapshot) -> Iterator[Metric]:
     started = CounterMetricFamily(
         "etl_runs_started",
         "Runs that started on a worker, by job and dry run",
-        labels=["job", "dry_run"],
+        labels=["job_id", "dry_run"],
     )
     for (job, dry), value in sorted(snap.started.items()):
         started.add_metric([job, dry], value)
@@ -164,7 +164,7 @@ def _engine_families(snap: Snapshot) -> Iterator[Metric]:
     attempts = CounterMetricFamily(
         "etl_attempts",
         'Finished attempts by job, dry run and error class ("none": it did not fail)',
-        labels=["job", "dry_run", "error_class"],
+        labels=["job_id", "dry_run", "error_class"],
     )
     for (job, dry, error_class), value in sorted(snap.attempts.items()):
         attempts.add_metric([job, dry, error_class], value)
@@ -173,7 +173,7 @@ def _engine_families(snap: Snapshot) -> Iterator[Metric]:
     records = CounterMetricFamily(
         "etl_records_written",
         "Records written by succeeded real runs, by job",
-        labels=["job", "dry_run"],
+        labels=["job_id", "dry_run"],
     )
     for job, value in sorted(snap.records.items()):
         records.add_metric([job, "false"], value)
@@ -182,7 +182,7 @@ def _engine_families(snap: Snapshot) -> Iterator[Metric]:
     duration = HistogramMetricFamily(
         "etl_run_duration_seconds",
         "Duration (ended - started) of succeeded real runs, by job",
-        labels=["job", "dry_run"],
+        labels=["job_id", "dry_run"],
     )
     for job, (cumulative, total, count) in sorted(snap.durations.items()):
         buckets = [

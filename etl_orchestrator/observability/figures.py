@@ -45,7 +45,8 @@ FINAL_STATUSES = (
 )
 #: error_class label values of attempts; "none" is an attempt that did not fail.
 ERROR_CLASSES = ("transient", "permanent", "none")
-#: The job label of the jobs beyond ETL_METRICS_MAX_JOBS.
+#: The job label of the jobs beyond ETL_METRICS_MAX_JOBS. The label is `job_id`: `job` is
+#: Prometheus' own target label (the scrape job), which a scraped `job` label would lose to.
 OTHER_JOB = "_other"
 
 
@@ -99,9 +100,15 @@ def _escape(value: str) -> str:
 
 
 def matcher(job: str | None, **labels: str) -> str:
-    """A label matcher for real runs, one job or all: `{dry_run="false",job="x",...}`."""
-    parts = {"dry_run": "false", **({"job": job} if job else {}), **labels}
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in parts.items()) + "}"
+    """A label matcher for real runs, one job or all: `{dry_run="false",job_id="x",...}`.
+
+    Grafana's `$job` (a multi-value variable) is matched as a regular expression."""
+    parts = {"dry_run": "false", **labels}
+    text = ",".join(f'{k}="{_escape(v)}"' for k, v in parts.items())
+    if job:
+        op = "=~" if job.startswith("$") else "="
+        text += f',job_id{op}"{job if op == "=~" else _escape(job)}"'
+    return "{" + text + "}"
 
 
 def _delta(metric: str, selector: str, range_: str) -> str:
@@ -139,9 +146,12 @@ def promql(figure: str, job: str | None, range_: str) -> str:
 
 
 def _range_seconds(range_: str) -> str:
-    """A range as a PromQL number: "86400s" -> 86400; Grafana's $__range -> $__range_s."""
-    if range_.startswith("$"):
-        return f"{range_}_s"
+    """A range as a PromQL number: "86400s" -> 86400; Grafana's $__range -> $__range_s,
+    $__interval -> ($__interval_ms / 1000)."""
+    if range_ == "$__range":
+        return "$__range_s"
+    if range_ == "$__interval":
+        return "($__interval_ms / 1000)"
     if range_.endswith("s") and range_[:-1].isdigit():
         return range_[:-1]
     raise ValueError(f"ranges are written in seconds (86400s), not {range_!r}")

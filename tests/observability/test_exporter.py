@@ -31,17 +31,21 @@ def test_run_totals_by_job_and_status_equal_the_database(finished_run: MakeRun):
     finished_run("dim_store", "cancelled")
     samples = scrape()
     finished = "etl_runs_finished_total"
-    assert value(samples, finished, job="load_sales", status="succeeded", dry_run="false") == 3
-    assert value(samples, finished, job="load_sales", status="failed", dry_run="false") == 1
-    assert value(samples, finished, job="load_sales", status="succeeded", dry_run="true") == 1
-    assert value(samples, finished, job="dim_store", status="cancelled", dry_run="false") == 1
+    assert value(samples, finished, job_id="load_sales", status="succeeded", dry_run="false") == 3
+    assert value(samples, finished, job_id="load_sales", status="failed", dry_run="false") == 1
+    assert value(samples, finished, job_id="load_sales", status="succeeded", dry_run="true") == 1
+    assert value(samples, finished, job_id="dim_store", status="cancelled", dry_run="false") == 1
     # Zero series exist before the first run of a status, so a window sees the first one.
-    assert value(samples, finished, job="dim_store", status="failed", dry_run="false") == 0
-    assert value(samples, "etl_records_written_total", job="load_sales", dry_run="false") == 300
+    assert value(samples, finished, job_id="dim_store", status="failed", dry_run="false") == 0
+    assert value(samples, "etl_records_written_total", job_id="load_sales", dry_run="false") == 300
     attempts = "etl_attempts_total"
-    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="transient") == 1
-    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="permanent") == 1
-    assert value(samples, attempts, job="load_sales", dry_run="false", error_class="none") == 3
+    assert (
+        value(samples, attempts, job_id="load_sales", dry_run="false", error_class="transient") == 1
+    )
+    assert (
+        value(samples, attempts, job_id="load_sales", dry_run="false", error_class="permanent") == 1
+    )
+    assert value(samples, attempts, job_id="load_sales", dry_run="false", error_class="none") == 3
 
 
 def test_duration_histogram_counts_succeeded_real_runs_in_buckets(finished_run: MakeRun):
@@ -50,12 +54,16 @@ def test_duration_histogram_counts_succeeded_real_runs_in_buckets(finished_run: 
     finished_run("load_sales", "failed", duration_s=2)
     samples = scrape()
     name = "etl_run_duration_seconds_bucket"
-    assert value(samples, name, job="load_sales", dry_run="false", le="1.0") == 0
-    assert value(samples, name, job="load_sales", dry_run="false", le="5.0") == 1
-    assert value(samples, name, job="load_sales", dry_run="false", le="60.0") == 2
-    assert value(samples, name, job="load_sales", dry_run="false", le="+Inf") == 2
-    assert value(samples, "etl_run_duration_seconds_sum", job="load_sales", dry_run="false") == 53
-    assert value(samples, "etl_run_duration_seconds_count", job="load_sales", dry_run="false") == 2
+    assert value(samples, name, job_id="load_sales", dry_run="false", le="1.0") == 0
+    assert value(samples, name, job_id="load_sales", dry_run="false", le="5.0") == 1
+    assert value(samples, name, job_id="load_sales", dry_run="false", le="60.0") == 2
+    assert value(samples, name, job_id="load_sales", dry_run="false", le="+Inf") == 2
+    assert (
+        value(samples, "etl_run_duration_seconds_sum", job_id="load_sales", dry_run="false") == 53
+    )
+    assert (
+        value(samples, "etl_run_duration_seconds_count", job_id="load_sales", dry_run="false") == 2
+    )
 
 
 def test_jobs_beyond_the_bound_are_summed_under_other(finished_run: MakeRun):
@@ -63,11 +71,13 @@ def test_jobs_beyond_the_bound_are_summed_under_other(finished_run: MakeRun):
         finished_run(job)
     samples = scrape(max_jobs=2)
     jobs = {
-        dict(labels).get("job") for name, labels in samples if name == "etl_runs_finished_total"
+        dict(labels).get("job_id") for name, labels in samples if name == "etl_runs_finished_total"
     }
     assert jobs == {"a_job", "b_job", "_other"}
     assert (
-        value(samples, "etl_runs_finished_total", job="_other", status="succeeded", dry_run="false")
+        value(
+            samples, "etl_runs_finished_total", job_id="_other", status="succeeded", dry_run="false"
+        )
         == 2
     )
 
