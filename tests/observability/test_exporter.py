@@ -19,7 +19,7 @@ def scrape(max_jobs: int = 50) -> dict[tuple[str, frozenset[tuple[str, str]]], f
     }
 
 
-def value(samples, name: str, **labels: str) -> float:
+def value(samples, name: str, **labels: str):
     return samples[(name, frozenset(labels.items()))]
 
 
