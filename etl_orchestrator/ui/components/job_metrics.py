@@ -35,9 +35,23 @@ _GRID_WIDE = {**_GRID_SMALL, "gridTemplateColumns": "repeat(auto-fill, minmax(16
 FAILED = "The figures could not be read (the database did not answer). Try again in a moment."
 
 
+SIGNED_OUT = "Your session has ended: sign in again to see the metrics."
+
+
 def read_report(job_id: str | None) -> MetricsReport:
     """Blocking: Prometheus or the database."""
     return metrics_report(job_id or None)
+
+
+def fetch_report(state: rx.State, job_id: str | None) -> tuple[MetricsReport | None, str]:
+    """Blocking: the report for this client's user, or why not (the error the panel shows)."""
+    try:
+        if signed_in(state) is None:
+            return None, SIGNED_OUT
+        return read_report(job_id), ""
+    except Exception:
+        log.exception("metrics of %s could not be read", job_id or "all jobs")
+        return None, FAILED
 
 
 class JobMetricsState(rx.State):
@@ -65,22 +79,15 @@ class JobMetricsState(rx.State):
     async def fetch(self) -> None:
         async with self:
             job_id = self.job_id
-        try:
-            who = await asyncio.to_thread(signed_in, self)
-            report = await asyncio.to_thread(read_report, job_id) if who else None
-        except Exception:
-            log.exception("metrics of %s could not be read", job_id or "all jobs")
-            async with self:
-                self.loading, self.error = False, FAILED
-            return
+        report, error = await asyncio.to_thread(fetch_report, self, job_id)
         async with self:
             if job_id != self.job_id:
                 return  # another job was chosen meanwhile; its own fetch fills the view
             self.loading = False
             if report is None:
-                self.error = "Your session has ended: sign in again to see the metrics."
-                return
-            apply(self, report)
+                self.error = error
+            else:
+                apply(self, report)
 
 
 def apply(state: Any, report: MetricsReport) -> None:

@@ -10,7 +10,6 @@ chooser mounts the job page's `job_metrics()` panel and loads it for the chosen 
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import reflex as rx
@@ -19,18 +18,16 @@ from reflex.event import EventSpec
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.observability.metrics_report import Card, Spark
 from etl_orchestrator.ui.components.job_metrics import (
-    FAILED,
     JobMetricsState,
     apply,
+    fetch_report,
     job_metrics,
     metrics_panel,
-    read_report,
 )
 from etl_orchestrator.ui.layout import frame
 from etl_orchestrator.ui.state import AuthState, signin_redirect
 from etl_orchestrator.web import snapshots
 
-log = logging.getLogger(__name__)
 
 
 class MetricsPageState(rx.State):
@@ -66,16 +63,13 @@ class MetricsPageState(rx.State):
 
     @rx.event(background=True)  # type: ignore[operator]
     async def fetch(self) -> None:
-        try:
-            report = await asyncio.to_thread(read_report, None)
-        except Exception:
-            log.exception("the metrics overview could not be read")
-            async with self:
-                self.loading, self.error = False, FAILED
-            return
+        report, error = await asyncio.to_thread(fetch_report, self, None)
         async with self:
             self.loading = False
-            apply(self, report)
+            if report is None:
+                self.error = error
+            else:
+                apply(self, report)
 
 
 def _job_chooser() -> rx.Component:
