@@ -29,7 +29,6 @@ from etl_orchestrator.ui.state import AuthState, signin_redirect
 from etl_orchestrator.web import snapshots
 
 
-
 class MetricsPageState(rx.State):
     jobs: rx.Field[list[str]] = rx.field(default_factory=list)
     loading: rx.Field[bool] = rx.field(False)
