@@ -145,7 +145,10 @@ def from_prometheus(url: str, job: str | None, window: f.Window) -> tuple[f.Figu
             )
             by_time = {round(float(t)): f.number(v) for t, v in (rows[0]["values"] if rows else [])}
             trend[name] = [by_time.get(round(edge.timestamp())) for edge in edges]
-    except (RequestException, PrometheusApiClientException, ValueError, KeyError) as error:
+    except RequestException as error:
+        # The driver's message repeats the whole query URL: say what happened instead.
+        raise PrometheusUnavailable(f"it does not answer ({type(error).__name__})") from error
+    except (PrometheusApiClientException, ValueError, KeyError) as error:
         raise PrometheusUnavailable(str(error).splitlines()[0][:200]) from error
     return f.figures_from_values(values), f.Trend(
         duration_s=trend["mean_duration_s"],

@@ -228,6 +228,7 @@ def metrics_panel(
                             high_contrast=True,
                             role="status",
                             class_name="etl-metrics-notice",
+                            style={"overflowWrap": "anywhere"},
                         ),
                     ),
                     rx.text(window_text, size="1"),

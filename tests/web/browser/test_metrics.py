@@ -115,6 +115,7 @@ def test_the_metrics_page_passes_axe(
         )
         assert serious_violations(page, axe_script) == []
         # Usable at 360 px: the frame never scrolls sideways.
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        wide = page.evaluate(WIDER_THAN_THE_VIEWPORT)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), wide
     finally:
         ctx.close()
