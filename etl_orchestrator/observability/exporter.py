@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 #: Upper bounds (seconds) of the run duration histogram's buckets; +Inf is added.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 DRY = ("false", "true")
+#: The newest runs are always read again (see settled_below).
+SETTLE_MARGIN = 1000
 
 
 def _dry(value: object) -> str:
@@ -74,10 +76,106 @@ def job_labels(session: Session, max_jobs: int) -> tuple[list[str], bool]:
     return ids[:max_jobs], len(ids) > max_jobs
 
 
-def read_snapshot(session: Session, max_jobs: int) -> Snapshot:
-    """Read the totals with two aggregate queries (one pass over the runs, one over attempts)."""
-    started_at = time.perf_counter()
-    named, folded = job_labels(session, max_jobs)
+RunKey = tuple[str, str, bool]
+AttemptKey = tuple[str, bool, str]
+
+
+@dataclass
+class RunTotals:
+    count: int = 0
+    started: int = 0
+    records: int = 0
+    duration: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+
+    def add(self, other: RunTotals) -> None:
+        self.count += other.count
+        self.started += other.started
+        self.records += other.records
+        self.duration += other.duration
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+
+
+@dataclass
+class Totals:
+    """Raw totals of a range of runs, by job id (before the job labels are bounded)."""
+
+    runs: dict[RunKey, RunTotals] = field(default_factory=dict)
+    attempts: dict[AttemptKey, int] = field(default_factory=dict)
+
+    def add(self, other: Totals) -> None:
+        for key, value in other.runs.items():
+            self.runs.setdefault(key, RunTotals()).add(value)
+        for akey, count in other.attempts.items():
+            self.attempts[akey] = self.attempts.get(akey, 0) + count
+
+
+def read_totals(session: Session, low: int, high: int | None) -> Totals:
+    """Totals of runs with `low <= run_id < high` (no upper bound when None): one pass over
+    those runs and one over their attempts, both by primary-key range."""
+    totals = Totals()
+    run_range = [col(Run.run_id) >= low]
+    attempt_range = [col(RunAttempt.run_id) >= low]
+    if high is not None:
+        run_range.append(col(Run.run_id) < high)
+        attempt_range.append(col(RunAttempt.run_id) < high)
+    good = and_(col(Run.status) == "succeeded", col(Run.dry_run).is_(False))
+    bucket_columns = [
+        func.sum(case((and_(good, col(Run.duration_s) <= bound), 1), else_=0))
+        for bound in DURATION_BUCKETS
+    ]
+    rows = session.execute(
+        select(
+            col(Run.job_id),
+            col(Run.status),
+            col(Run.dry_run),
+            func.count(),
+            func.count(col(Run.started_at)),
+            func.coalesce(func.sum(col(Run.records_written)), 0),
+            func.coalesce(func.sum(col(Run.duration_s)), 0.0),
+            *bucket_columns,
+        )
+        .where(*run_range)
+        .group_by(col(Run.job_id), col(Run.status), col(Run.dry_run))
+    )
+    for job_id, status, dry_run, count, started, records, duration, *buckets in rows:
+        totals.runs[(str(job_id), str(status), bool(dry_run))] = RunTotals(
+            count=int(count),
+            started=int(started),
+            records=int(records),
+            duration=float(duration),
+            buckets=[int(b or 0) for b in buckets],
+        )
+    attempt_rows = session.execute(
+        select(col(Run.job_id), col(Run.dry_run), col(RunAttempt.error_class), func.count())
+        .select_from(RunAttempt)
+        .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
+        .where(col(RunAttempt.outcome).is_not(None), *attempt_range)
+        .group_by(col(Run.job_id), col(Run.dry_run), col(RunAttempt.error_class))
+    )
+    for job_id, dry_run, error_class, count in attempt_rows:
+        key = (str(job_id), bool(dry_run), str(error_class or "none"))
+        totals.attempts[key] = totals.attempts.get(key, 0) + int(count)
+    return totals
+
+
+def settled_below(session: Session) -> int:
+    """Every run with a smaller id is final, so its figures never change again: the oldest
+    unfinished run's id, and at most SETTLE_MARGIN ids below the newest run. (Final states have
+    no way out and ids only grow; the margin covers a run whose inserting transaction took its
+    id but has not committed yet.) Cheap: unfinished runs are few and indexed by status."""
+    newest = session.execute(select(func.max(col(Run.run_id)))).scalar_one()
+    below = int(newest or 0) + 1 - SETTLE_MARGIN
+    oldest_open = session.execute(
+        select(func.min(col(Run.run_id))).where(col(Run.status).not_in(f.FINAL_STATUSES))
+    ).scalar_one()
+    if oldest_open is not None:
+        below = min(below, int(oldest_open))
+    return max(below, 0)
+
+
+def fold(totals: Totals, named: list[str], folded: bool) -> Snapshot:
+    """Raw totals as the exported series: bounded job labels, zeros for every label."""
     keep = set(named)
     jobs = [*named, f.OTHER_JOB] if folded else named
     snap = Snapshot(jobs=jobs)
@@ -96,48 +194,47 @@ def read_snapshot(session: Session, max_jobs: int) -> Snapshot:
                 snap.finished[(job, status, dry)] = 0
             for error_class in f.ERROR_CLASSES:
                 snap.attempts[(job, dry, error_class)] = 0
-
-    good = and_(col(Run.status) == "succeeded", col(Run.dry_run).is_(False))
-    bucket_columns = [
-        func.sum(case((and_(good, col(Run.duration_s) <= bound), 1), else_=0))
-        for bound in DURATION_BUCKETS
-    ]
-    rows = session.execute(
-        select(
-            col(Run.job_id),
-            col(Run.status),
-            col(Run.dry_run),
-            func.count(),
-            func.count(col(Run.started_at)),
-            func.coalesce(func.sum(col(Run.records_written)), 0),
-            func.coalesce(func.sum(col(Run.duration_s)), 0.0),
-            *bucket_columns,
-        ).group_by(col(Run.job_id), col(Run.status), col(Run.dry_run))
-    )
-    for job_id, status, dry_run, count, started, records, duration, *buckets in rows:
+    for (job_id, status, dry_run), value in totals.runs.items():
         job, dry = label(job_id), _dry(dry_run)
-        snap.started[(job, dry)] += int(started)
+        snap.started[(job, dry)] += value.started
         if status in f.FINAL_STATUSES:
-            snap.finished[(job, status, dry)] += int(count)
+            snap.finished[(job, status, dry)] += value.count
         if status == "succeeded" and dry == "false":
-            snap.records[job] += int(records)
+            snap.records[job] += value.records
             cumulative, total, n = snap.durations[job]
             snap.durations[job] = (
-                [a + int(b or 0) for a, b in zip(cumulative, buckets, strict=True)],
-                total + float(duration),
-                n + int(count),
+                [a + b for a, b in zip(cumulative, value.buckets, strict=True)],
+                total + value.duration,
+                n + value.count,
             )
+    for (job_id, dry_run, error_class), count in totals.attempts.items():
+        key = (label(job_id), _dry(dry_run), error_class)
+        snap.attempts[key] = snap.attempts.get(key, 0) + count
+    return snap
 
-    attempt_rows = session.execute(
-        select(col(Run.job_id), col(Run.dry_run), col(RunAttempt.error_class), func.count())
-        .select_from(RunAttempt)
-        .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
-        .where(col(RunAttempt.outcome).is_not(None))
-        .group_by(col(Run.job_id), col(Run.dry_run), col(RunAttempt.error_class))
-    )
-    for job_id, dry_run, error_class, count in attempt_rows:
-        key = (label(job_id), _dry(dry_run), str(error_class or "none"))
-        snap.attempts[key] = snap.attempts.get(key, 0) + int(count)
+
+@dataclass
+class Settled:
+    """The totals of runs below `below`, all final: read once, then only extended."""
+
+    below: int = 0
+    totals: Totals = field(default_factory=Totals)
+
+
+def read_snapshot(session: Session, max_jobs: int, settled: Settled | None = None) -> Snapshot:
+    """The exported figures. With `settled` (kept between scrapes), only runs that were not
+    final last time are read again, so a scrape costs the recent runs, not the whole history."""
+    started_at = time.perf_counter()
+    named, folded = job_labels(session, max_jobs)
+    settled = settled if settled is not None else Settled()
+    below = settled_below(session)
+    if below > settled.below:
+        settled.totals.add(read_totals(session, settled.below, below))
+        settled.below = below
+    totals = Totals()
+    totals.add(settled.totals)
+    totals.add(read_totals(session, settled.below, None))
+    snap = fold(totals, named, folded)
     snap.read_s = time.perf_counter() - started_at
     return snap
 
@@ -246,6 +343,7 @@ class EngineCollector(Collector):
         self._max_jobs = max_jobs
         self._lock = threading.Lock()
         self._cached: _Cached | None = None
+        self._settled = Settled()
 
     def _read(self) -> _Cached:
         settings = get_settings()
@@ -256,7 +354,7 @@ class EngineCollector(Collector):
         if health.database.reachable:
             try:
                 with session_scope() as session:
-                    snapshot = read_snapshot(session, max_jobs)
+                    snapshot = read_snapshot(session, max_jobs, self._settled)
             except Exception as exc:  # a scrape must still answer, with etl_metrics_up 0
                 log.exception("metrics: could not read the run figures")
                 error = type(exc).__name__

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from etl_orchestrator.db import session_scope
+from etl_orchestrator.models import Run
+from etl_orchestrator.observability import exporter
 from etl_orchestrator.observability.exporter import EngineCollector, build_registry
 from tests.observability.conftest import MakeRun
 
@@ -90,3 +94,35 @@ def test_gauges_report_the_queue_and_the_cap(finished_run: MakeRun):
     assert value(samples, "etl_workers_alive") == 0
     assert value(samples, "etl_scheduler_up") == 0
     assert value(samples, "etl_metrics_up") == 1
+
+
+def test_later_scrapes_read_only_unsettled_runs_and_still_equal_a_fresh_read(
+    finished_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(exporter, "SETTLE_MARGIN", 0)  # settle everything final at once
+    finished_run("load_sales", records_written=5)
+    open_run = finished_run("load_sales", "queued")  # not final: stays in the re-read tail
+    finished_run("load_sales", "failed")
+    collector = EngineCollector(cache_s=0, max_jobs=50)
+    registry = build_registry(collector)
+    generate_latest(registry)
+    assert collector._settled.below == open_run  # runs before the open one are settled
+    with session_scope() as session:
+        run = session.get(Run, open_run)
+        assert run is not None
+        run.status = "succeeded"
+        run.records_written = 7
+    newest = finished_run("load_sales", records_written=11)
+    text = generate_latest(registry).decode()
+    assert collector._settled.below == newest + 1
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.startswith(("etl_runs_", "etl_records_", "etl_attempts_", "etl_run_duration"))
+    }
+    fresh = {key: v for key, v in scrape().items() if key in samples}
+    assert samples == fresh
+    succeeded = {"job_id": "load_sales", "status": "succeeded", "dry_run": "false"}
+    assert value(samples, "etl_runs_finished_total", **succeeded) == 3
+    assert value(samples, "etl_records_written_total", job_id="load_sales", dry_run="false") == 23
