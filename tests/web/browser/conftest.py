@@ -63,6 +63,7 @@ def console_database(console_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 #: The scrape token the console accepts on /metrics (tests/web/browser/test_metrics.py).
 METRICS_TOKEN = "browser-tests-scrape-token"
+GRAFANA_URL = "http://grafana.invalid"
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +101,9 @@ def console(
         "ETL_PROXY_GROUP_ROLES": "etl-ops=operator,etl-staff=viewer",
         "PROMETHEUS_URL": f"http://127.0.0.1:{prometheus_port}",
         "ETL_METRICS_TOKEN": METRICS_TOKEN,
+        # Grafana cannot run here: the metrics views only link to it and embed its panels.
+        "GRAFANA_URL": GRAFANA_URL,
+        "GRAFANA_EMBED": "anonymous",
     }
     log = folder / "web.log"
     with log.open("w") as out:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from etl_orchestrator.observability import figures as f
+from etl_orchestrator.observability.grafana import PANELS
 from etl_orchestrator.observability.metrics_report import cards, database_now, from_database
 from tests.observability.conftest import add_finished_run
 from tests.observability.prometheus_server import prometheus, wait_for
-from tests.web.browser.conftest import METRICS_TOKEN
+from tests.web.browser.conftest import GRAFANA_URL, METRICS_TOKEN
 from tests.web.browser.support import LIVE_TIMEOUT_MS, Console, serious_violations, sign_in
 from tests.web.conftest import MakeUser, Person
 
@@ -63,6 +65,24 @@ def expect_figures(page: Page, panel: str, job: str | None) -> None:
         expect(locator).to_have_text(card.value, timeout=LIVE_TIMEOUT_MS)
 
 
+def expect_grafana(page: Page, panel: str, job: str) -> None:
+    """Each trend links to its panel of the shipped dashboard and embeds it (anonymous mode)."""
+    for figure in ("mean_duration_s", "success_rate", "throughput_per_h"):
+        spark = page.locator(f"#{panel} [data-figure='{figure}']")
+        href = spark.get_by_role("link", name="Open in Grafana").get_attribute("href") or ""
+        where, query = href.split("?", 1)
+        assert where == f"{GRAFANA_URL}/d/etl-orchestrator/etl-orchestrator"
+        params = dict(parse_qsl(query))
+        assert params["viewPanel"] == str(PANELS[figure])
+        assert params["var-job"] == job
+        assert int(params["to"]) - int(params["from"]) == 24 * 3600 * 1000
+        frame = spark.locator("iframe.etl-grafana-embed")
+        src = frame.get_attribute("src") or ""
+        assert src.startswith(f"{GRAFANA_URL}/d-solo/etl-orchestrator/etl-orchestrator?")
+        assert f"panelId={PANELS[figure]}" in src
+        assert "auth_token" not in src
+
+
 def test_the_metrics_page_shows_prometheus_figures_equal_to_the_database_then_falls_back(
     console: Console, page: Page, make_user: MakeUser, tmp_path: Path, prometheus_port: int
 ):
@@ -79,6 +99,7 @@ def test_the_metrics_page_shows_prometheus_figures_equal_to_the_database_then_fa
         expect(overview).to_contain_text(f"Source: Prometheus (http://127.0.0.1:{prometheus_port})")
         expect_figures(page, "all-metrics", None)
         expect(overview.locator("svg.etl-sparkline")).to_have_count(3)
+        expect_grafana(page, "all-metrics", "$__all")
 
         # The job panel (the job page's Metrics tab) reads the same source for one job.
         page.select_option("#metrics-job", "load_sales")
@@ -86,6 +107,7 @@ def test_the_metrics_page_shows_prometheus_figures_equal_to_the_database_then_fa
         panel = page.locator("#job-metrics")
         expect(panel).to_have_attribute("data-source", "prometheus", timeout=PROM_TIMEOUT_MS)
         expect_figures(page, "job-metrics", "load_sales")
+        expect_grafana(page, "job-metrics", "load_sales")
 
     # Prometheus has stopped: a refresh says so and shows the run history's figures.
     overview.get_by_role("button", name="Refresh").click()
