@@ -82,6 +82,22 @@ def main() -> None:
                          ("24 h figures, one job (database)", one_job)):  # fmt: skip
             median, worst = timed(fn, args.repeat)
             print(f"{name}: median {median:.0f} ms, max {worst:.0f} ms")
+
+        # The seed leaves 2-3 % of runs unfinished at every age (a live system's reaper ends
+        # them), which makes every later read start at the oldest: the worst case above. End
+        # those older than an hour, as the reaper would, and measure the usual case.
+        with engine.begin() as conn:
+            ended = conn.exec_driver_sql(
+                "UPDATE dw_etl_runs SET status = 'failed', ended_at = queued_at "
+                "WHERE status NOT IN ('succeeded', 'failed', 'cancelled', 'upstream_failed') "
+                "AND queued_at < now() - interval '1 hour'"
+            ).rowcount
+        later_scrape()
+        median, worst = timed(later_scrape, args.repeat)
+        print(
+            f"exporter, later reads after ending {ended:,} stale unfinished runs: "
+            f"median {median:.0f} ms, max {worst:.0f} ms"
+        )
         db.dispose_engines(close=True)
 
 
