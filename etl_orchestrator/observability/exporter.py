@@ -36,12 +36,14 @@ from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Job, Run, RunAttempt
 from etl_orchestrator.observability import figures as f
 from etl_orchestrator.observability.health import SCHEDULER_STALE_S, Health, check_health
+from etl_orchestrator.states import RunStatus
 
 log = logging.getLogger(__name__)
 
 #: Upper bounds (seconds) of the run duration histogram's buckets; +Inf is added.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 DRY = ("false", "true")
+OPEN_STATUSES = tuple(s.value for s in RunStatus if s.value not in f.FINAL_STATUSES)
 #: The newest runs are always read again (see settled_below).
 SETTLE_MARGIN = 1000
 
@@ -167,7 +169,8 @@ def settled_below(session: Session) -> int:
     newest = session.execute(select(func.max(col(Run.run_id)))).scalar_one()
     below = int(newest or 0) + 1 - SETTLE_MARGIN
     oldest_open = session.execute(
-        select(func.min(col(Run.run_id))).where(col(Run.status).not_in(f.FINAL_STATUSES))
+        # IN (the few open statuses), not NOT IN (final): that one the status index serves.
+        select(func.min(col(Run.run_id))).where(col(Run.status).in_(OPEN_STATUSES))
     ).scalar_one()
     if oldest_open is not None:
         below = min(below, int(oldest_open))
