@@ -15,7 +15,7 @@ MYPY_PATHS := etl_orchestrator tests rxconfig.py $(if $(wildcard bench/*.py),ben
 export REFLEX_USE_SYSTEM_BUN := 1
 export REFLEX_TELEMETRY_ENABLED := false
 
-.PHONY: help run test lint bench clean deps .venv bun services chromium axe
+.PHONY: help run test lint bench clean deps .venv bun services chromium axe prometheus
 
 help:
 	@echo "make run    set up (first time only) and run the product: scheduler, worker, web, demo jobs"
@@ -27,7 +27,7 @@ help:
 run: deps
 	$(BIN)/etl-orchestrator dev
 
-test: deps services chromium axe lint
+test: deps services chromium axe prometheus lint
 	@rc=0; $(BIN)/pytest --durations=15 || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests: check testpaths in pyproject.toml" >&2; fi; \
 	exit $$rc
@@ -63,6 +63,13 @@ chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$sudo apt-get update -q && $$sudo apt-get install -y -q chromium; \
+	fi
+
+# The metrics tests start a private Prometheus (Debian's package; its service is not used).
+prometheus:
+	@if ! command -v prometheus >/dev/null 2>&1; then \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends prometheus; \
 	fi
 
 # axe-core audits the pages' accessibility in the browser tests (node_modules/ is git-ignored).

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     #: How Grafana panels are embedded: "off", "anonymous" or "jwt" (a signed URL).
     grafana_embed: Literal["off", "anonymous", "jwt"] = "off"
     grafana_jwt_secret: str = ""
+    #: /metrics: a scrape token (Authorization: Bearer …) besides users' API tokens; empty: none.
+    etl_metrics_token: str = ""
+    #: Jobs exported with their own `job` label; the rest are summed under job="_other".
+    etl_metrics_max_jobs: int = Field(default=50, ge=1, le=10_000)
+    #: Seconds one process reuses the figures it read for /metrics (keeps scrapes cheap).
+    etl_metrics_cache_s: float = Field(default=5.0, ge=0, le=300)
     #: Slack incoming-webhook URL for alerts; empty: no Slack alerts.
     slack_webhook_url: str = ""
     #: SMTP server for alert e-mail; empty host: no e-mail alerts.

@@ -15,12 +15,13 @@ from etl_orchestrator.ui.pages import (
     home,
     job,
     jobs,
+    metrics,
     run,
     settings,
     signin,
     status,
 )
-from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes
+from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes, metrics_route
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
 
@@ -40,7 +41,13 @@ app = rx.App(
     # The Starlette app's routes come first; SessionGate then wraps everything it serves.
     api_transformer=[
         Starlette(
-            routes=[*auth_routes.routes, *api.routes, *audit_routes.routes, *log_routes.routes]
+            routes=[
+                *auth_routes.routes,
+                *api.routes,
+                *audit_routes.routes,
+                *log_routes.routes,
+                *metrics_route.routes,
+            ]
         ),
         SessionGate,
     ],
@@ -79,5 +86,11 @@ app.add_page(
 )
 app.add_page(
     alerts.page, route="/alerts", title=f"Alerts · {TITLE}", on_load=alerts.AlertsState.load
+)
+app.add_page(
+    metrics.page,
+    route="/metrics-overview",
+    title=f"Metrics · {TITLE}",
+    on_load=metrics.MetricsPageState.load,
 )
 app.register_lifespan_task(live_updates)

@@ -61,9 +61,24 @@ def console_database(console_db: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return console_db
 
 
+#: The scrape token the console accepts on /metrics (tests/web/browser/test_metrics.py).
+METRICS_TOKEN = "browser-tests-scrape-token"
+GRAFANA_URL = "http://grafana.invalid"
+
+
+@pytest.fixture(scope="session")
+def prometheus_port() -> int:
+    """The port the console's PROMETHEUS_URL names; the metrics tests start (and stop) a
+    Prometheus there, so the console sees it come and go without a rebuild."""
+    return free_port()
+
+
 @pytest.fixture(scope="session")
 def console(
-    console_db: str, redis_db: str, tmp_path_factory: pytest.TempPathFactory
+    console_db: str,
+    redis_db: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    prometheus_port: int,
 ) -> Iterator[Console]:
     """`etl-orchestrator web` on a free port, built once for the whole test session."""
     if not Path(CHROMIUM).exists():
@@ -84,6 +99,11 @@ def console(
         # a test sends the identity headers (no other test does).
         "ETL_TRUSTED_PROXIES": "127.0.0.1",
         "ETL_PROXY_GROUP_ROLES": "etl-ops=operator,etl-staff=viewer",
+        "PROMETHEUS_URL": f"http://127.0.0.1:{prometheus_port}",
+        "ETL_METRICS_TOKEN": METRICS_TOKEN,
+        # Grafana cannot run here: the metrics views only link to it and embed its panels.
+        "GRAFANA_URL": GRAFANA_URL,
+        "GRAFANA_EMBED": "anonymous",
     }
     log = folder / "web.log"
     with log.open("w") as out:
