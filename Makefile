@@ -7,8 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Installed by the last successful `pip install`; re-made whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed
-# bench/_*.py are helpers the benchmarks import, not benchmarks.
-BENCHES := $(filter-out bench/_%,$(wildcard bench/*.py))
+# bench/_*.py and noop_jobs.py are what the benchmarks import, not benchmarks.
+BENCHES := $(filter-out bench/_% bench/noop_jobs.py,$(wildcard bench/*.py))
 MYPY_PATHS := etl_orchestrator tests rxconfig.py $(if $(wildcard bench/*.py),bench)
 
 # Reflex must use the bun that npm installed (it cannot download its own here), and stay quiet.
