@@ -7,7 +7,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -20,11 +19,13 @@ from etl_orchestrator.cli.db import database_errors
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.logsink import log_stream
 from etl_orchestrator.jobs.errors import DeclarationError
-from etl_orchestrator.models import Run, RunAttempt, RunEvent, RunLog
+from etl_orchestrator.models import Run, RunAttempt, RunEvent
 from etl_orchestrator.redis_conn import sync_client
 from etl_orchestrator.services import run_actions, run_queries
 from etl_orchestrator.services import runs as run_service
 from etl_orchestrator.services.audit import shell_actor
+from etl_orchestrator.services.log_follow import line_of_stream
+from etl_orchestrator.services.log_queries import Line
 from etl_orchestrator.states import FINAL, RunStatus
 from etl_orchestrator.timeutil import as_utc, iso
 
@@ -382,35 +383,6 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class LogLine:
-    attempt: int
-    seq: int
-    ts: datetime
-    level: str
-    logger: str
-    message: str
-
-    @classmethod
-    def of_row(cls, row: RunLog) -> LogLine:
-        return cls(row.attempt, row.seq, row.ts, row.level, row.logger, row.message)
-
-    @classmethod
-    def of_stream(cls, fields: dict[bytes, bytes]) -> LogLine | None:
-        try:
-            data = json.loads(fields[b"data"])
-            return cls(
-                attempt=int(data["attempt"]),
-                seq=int(data["seq"]),
-                ts=as_utc(datetime.fromisoformat(data["ts"])),
-                level=str(data.get("level", "")),
-                logger=str(data.get("logger", "")),
-                message=str(data.get("message", "")),
-            )
-        except (KeyError, ValueError, TypeError):
-            return None  # not a line this version writes: the database copy still has it
-
-
 class LogPrinter:
     """Prints a run's lines once each, in (attempt, seq) order, from the database or the stream."""
 
@@ -420,16 +392,16 @@ class LogPrinter:
         self.out = out
         self.cursor = (0, 0)
 
-    def wants(self, line: LogLine) -> bool:
+    def wants(self, line: Line) -> bool:
         if self.attempt is not None and line.attempt != self.attempt:
             return False
         return (line.attempt, line.seq) > self.cursor
 
-    def follows_on(self, line: LogLine) -> bool:
+    def follows_on(self, line: Line) -> bool:
         """True if nothing can be missing between the last printed line and this one."""
         return (line.attempt, line.seq) == (self.cursor[0], self.cursor[1] + 1)
 
-    def emit(self, line: LogLine) -> None:
+    def emit(self, line: Line) -> None:
         if line.attempt != self.cursor[0]:
             print(f"--- attempt {line.attempt} ---", file=self.out)
         print(
@@ -448,19 +420,19 @@ class LogPrinter:
                     session, self.run_id, attempt=self.attempt, after=self.cursor, limit=LOG_PAGE
                 )
             for row in page.lines:
-                self.emit(LogLine.of_row(row))
+                self.emit(Line.of_row(row))
                 printed += 1
             if page.next_after is None:
                 return printed
 
 
-def _stream_lines(client: Any, stream: str, after_id: bytes) -> tuple[bytes, list[LogLine]]:
+def _stream_lines(client: Any, stream: str, after_id: bytes) -> tuple[bytes, list[Line]]:
     reply = client.xread({stream: after_id}, count=LOG_PAGE, block=FOLLOW_BLOCK_MS)
-    lines: list[LogLine] = []
+    lines: list[Line] = []
     for _, entries in reply or []:
         for entry_id, fields in entries:
             after_id = entry_id
-            line = LogLine.of_stream(fields)
+            line = line_of_stream(fields)
             if line is not None:
                 lines.append(line)
     return after_id, lines

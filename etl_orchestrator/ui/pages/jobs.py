@@ -546,26 +546,8 @@ def _row(row: Any) -> rx.Component:
 
 def _sort_header(key: str, label: str) -> rx.Component:
     active = JobsState.sort == key
-    arrow = rx.cond(active, rx.cond(JobsState.descending, " ↓", " ↑"), "")
     return rx.table.column_header_cell(
-        rx.button(
-            label,
-            arrow,
-            type="button",
-            variant="ghost",
-            size="1",
-            on_click=_event(JobsState.sort_by, key),
-            aria_label=rx.cond(
-                active,
-                rx.cond(
-                    JobsState.descending,
-                    f"{label}, sorted descending; sort ascending",
-                    f"{label}, sorted ascending; sort descending",
-                ),
-                f"Sort by {label}",
-            ),
-            id=f"sort-{key}",
-        ),
+        _sort_button(key, label),
         aria_sort=rx.cond(active, rx.cond(JobsState.descending, "descending", "ascending"), "none"),
     )
 
