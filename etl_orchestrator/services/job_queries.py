@@ -422,6 +422,10 @@ def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]
     }
 
 
+def job_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Job)).one())
+
+
 def filter_choices(session: Session, *, limit: int = 200) -> tuple[list[str], list[str]]:
     """The data domains and tags jobs have (each sorted, at most `limit`), for the filters."""
     domains = [

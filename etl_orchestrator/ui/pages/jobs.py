@@ -78,12 +78,15 @@ class _Window:
 
 
 def _choices() -> tuple[list[str], list[str]]:
-    key = get_settings().database_url
-    cached = _choices_cache.get(key)
-    if cached and time.monotonic() - cached[0] < CHOICES_TTL_S:
-        return cached[1]
     with session_scope() as session:
+        # The number of jobs is cheap to read (an index-only count) and changes when jobs are
+        # declared or removed, so new tags and domains show at once, not only after the TTL.
+        key = f"{get_settings().database_url}#{job_queries.job_count(session)}"
+        cached = _choices_cache.get(key)
+        if cached and time.monotonic() - cached[0] < CHOICES_TTL_S:
+            return cached[1]
         found = job_queries.filter_choices(session)
+    _choices_cache.clear()
     _choices_cache[key] = (time.monotonic(), found)
     return found
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,10 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.models import Job, Run
-from etl_orchestrator.services import runs
+from etl_orchestrator.redis_conn import async_client
+from etl_orchestrator.services import log_queries, runs
 from etl_orchestrator.states import RunStatus, transition
 from tests.web.conftest import Person
 
@@ -133,3 +137,40 @@ class Engine:
 
     def stop(self, command: str) -> None:
         stop(self.processes.pop(command))
+
+
+def write_through_sink(run_id: int, messages: list[tuple[str, str]], attempt: int = 1) -> None:
+    """Log lines as a worker does: the engine's LogSink writes the database and the live stream.
+
+    In a thread of its own, as Playwright's sync API holds this thread's event loop."""
+
+    async def write() -> None:
+        redis = async_client()
+        try:
+            sink = LogSink(run_id, attempt, redis)
+            sink.seq = last_seq(run_id, attempt)
+            for level, message in messages:
+                sink.add(level=level, logger="etl.job", message=message)
+            await sink.flush()
+        finally:
+            await redis.aclose()
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(write())
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def last_seq(run_id: int, attempt: int) -> int:
+    with session_scope() as session:
+        lines = log_queries.tail(session, run_id, 1)
+    return lines[-1].seq if lines and lines[-1].attempt == attempt else 0

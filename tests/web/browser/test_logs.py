@@ -4,8 +4,6 @@ accessibility."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -15,10 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import insert
 
 from etl_orchestrator.db import session_scope
-from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.models import RunLog, Setting
-from etl_orchestrator.redis_conn import async_client
-from etl_orchestrator.services import log_queries, settings
+from etl_orchestrator.services import settings
 from etl_orchestrator.states import RunStatus
 from tests.web.browser.support import (
     LIVE_TIMEOUT_MS,
@@ -27,6 +23,7 @@ from tests.web.browser.support import (
     move,
     serious_violations,
     sign_in,
+    write_through_sink,
 )
 from tests.web.conftest import MakeUser
 
@@ -60,43 +57,6 @@ def _running_run() -> int:
     run_id = make_run()
     move(run_id, RunStatus.DISPATCHED, RunStatus.RUNNING)
     return run_id
-
-
-def write_through_sink(run_id: int, messages: list[tuple[str, str]], attempt: int = 1) -> None:
-    """Log lines as a worker does: the engine's LogSink writes the database and the live stream.
-
-    In a thread of its own, as Playwright's sync API holds this thread's event loop."""
-
-    async def write() -> None:
-        redis = async_client()
-        try:
-            sink = LogSink(run_id, attempt, redis)
-            sink.seq = _last_seq(run_id, attempt)
-            for level, message in messages:
-                sink.add(level=level, logger="etl.job", message=message)
-            await sink.flush()
-        finally:
-            await redis.aclose()
-
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(write())
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
-def _last_seq(run_id: int, attempt: int) -> int:
-    with session_scope() as session:
-        lines = log_queries.tail(session, run_id, 1)
-    return lines[-1].seq if lines and lines[-1].attempt == attempt else 0
 
 
 def store_lines(run_id: int, count: int, special: dict[int, tuple[str, str]]) -> None:
