@@ -258,6 +258,10 @@ def parse_filter(fields: Mapping[str, str]) -> AuditFilter:
 
     A bare `until` date means the end of that day, so since=until=one day shows that day.
     """
+    for name in ("actor", "action", "target", "since", "until"):
+        if "\x00" in str(fields.get(name) or ""):
+            # Nothing stored can hold a NUL (PostgreSQL refuses it in text).
+            raise AuditQueryError(f"'{name}' contains a NUL character: remove it")
     until_text = str(fields.get("until") or "").strip()
     until = _moment("until", until_text)
     if until is not None and len(until_text) == 10:

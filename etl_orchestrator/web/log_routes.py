@@ -31,6 +31,10 @@ DOWNLOAD_CHUNK = 5000
 KEEPALIVE_S = 15.0
 
 
+#: Run ids are 64-bit: a larger number in a URL names no run (and the database would refuse it).
+MAX_RUN_ID = 2**63 - 1
+
+
 def _not_found(run_id: int) -> Response:
     return JSONResponse(
         {"error": f"no run {run_id}: it never existed, or retention removed it"}, status_code=404
@@ -67,6 +71,8 @@ async def _checked_run(request: Request) -> int | Response:
     if await api_user(request) is None:
         return unauthorized()
     run_id = int(request.path_params["run_id"])
+    if run_id > MAX_RUN_ID:
+        return _not_found(run_id)  # beyond the id column's range: no such run can exist
     try:
         await run_in_threadpool(_status, run_id)
     except UnknownRunError:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
-from tests.web.conftest import TEST_ORIGIN
+from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes, metrics_route
+from etl_orchestrator.web.gate import SessionGate
+from tests.web.conftest import TEST_ORIGIN, MakeUser, sign_in
 
 HOSTILE = st.sampled_from(
     [
@@ -22,16 +29,20 @@ HOSTILE = st.sampled_from(
     ]
 )
 TEXT = st.one_of(HOSTILE, st.text(max_size=60))
+AUDIT_FILTERS = ["actor", "action", "target", "since", "until"]
 FUZZ = settings(
     max_examples=50,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
-def assert_refused_cleanly(status: int, body: str) -> None:
+def assert_refused_cleanly(status: int, body: str, content_type: str = "text/html") -> None:
+    """No server error, no traceback, and no markup from the input in anything a browser would
+    render (a JSON error may quote the input: browsers do not run it)."""
     assert status < 500, body[:500]
-    assert "<script>" not in body
     assert "Traceback" not in body
+    if "json" not in content_type:
+        assert "<script>" not in body
 
 
 @FUZZ
@@ -44,7 +55,9 @@ async def test_fuzzed_sign_in_forms_never_crash_or_reflect_markup(
         data={"username": username, "password": password, "next": next_path},
         headers={"Origin": TEST_ORIGIN},
     )
-    assert_refused_cleanly(response.status_code, response.text)
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
     if response.status_code == 303:
         # Only a relative path on this site can be where sign-in leads.
         location = response.headers["location"]
@@ -62,7 +75,9 @@ async def test_malformed_sign_in_bodies_are_refused_without_a_crash(
         response = await client.post("/auth/login", content=body, headers=headers)
     except (UnicodeEncodeError, httpx.InvalidURL, httpx.LocalProtocolError):
         return  # the client itself cannot send such a header: nothing reaches the server
-    assert_refused_cleanly(response.status_code, response.text)
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
 
 
 @FUZZ
@@ -74,6 +89,75 @@ async def test_forged_bearer_tokens_get_401_with_a_clear_message(
         response = await client.get("/api/health", headers={"Authorization": authorization})
     except (UnicodeEncodeError, httpx.LocalProtocolError):
         return  # the client itself cannot send such a header: nothing reaches the server
-    assert_refused_cleanly(response.status_code, response.text)
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
     assert response.status_code == 401
     assert "not signed in" in response.json()["error"]
+
+
+@pytest.fixture
+async def console_client(base_url: str, make_user: MakeUser) -> AsyncIterator[httpx.AsyncClient]:
+    """Every plain HTTP route the console serves, behind its gate, signed in as an operator."""
+    app = Starlette(
+        routes=[
+            *auth_routes.routes,
+            *api.routes,
+            *audit_routes.routes,
+            *log_routes.routes,
+            *metrics_route.routes,
+        ],
+        middleware=[Middleware(SessionGate)],
+    )
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+        await sign_in(test_client, make_user("operator"))
+        yield test_client
+
+
+@FUZZ
+@given(run_id=st.integers(min_value=0, max_value=10**30), after=TEXT)
+async def test_fuzzed_log_routes_answer_404_or_400_never_5xx(
+    console_client: httpx.AsyncClient, run_id: int, after: str
+) -> None:
+    for path in (f"/api/runs/{run_id}/logs.txt", f"/api/runs/{run_id}/logs/stream"):
+        try:
+            response = await console_client.get(path, params={"after": after})
+        except httpx.InvalidURL:
+            return  # too long for the client to send: nothing reaches the server
+        assert_refused_cleanly(
+            response.status_code, response.text, response.headers.get("content-type", "")
+        )
+        assert response.status_code in (400, 404), response.text[:300]
+
+
+@FUZZ
+@given(
+    params=st.dictionaries(st.sampled_from(["actor", "action", "target", "since", "until"]), TEXT)
+)
+async def test_fuzzed_audit_export_filters_are_refused_or_answered_never_5xx(
+    console_client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    try:
+        response = await console_client.get("/api/audit.csv", params=params)
+    except httpx.InvalidURL:
+        return  # too long for the client to send: nothing reaches the server
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
+    assert response.status_code in (200, 400), response.text[:300]
+
+
+@FUZZ
+@given(authorization=TEXT)
+async def test_metrics_refuse_forged_tokens(
+    console_client: httpx.AsyncClient, authorization: str
+) -> None:
+    try:
+        response = await console_client.get("/metrics", headers={"Authorization": authorization})
+    except (UnicodeEncodeError, httpx.LocalProtocolError):
+        return  # the client itself cannot send such a header: nothing reaches the server
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
+    assert response.status_code == 401
