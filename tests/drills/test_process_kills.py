@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from etl_orchestrator.alerts.message import SCHEDULER_FAILOVER
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.reaper import LEASE_ENV
 from etl_orchestrator.engine.scheduler import FAULT_NO_REAPER_ENV
-from etl_orchestrator.models import AuditEntry, Run, RunAttempt
+from etl_orchestrator.models import Alert, AuditEntry, Run, RunAttempt
 from etl_orchestrator.observability.health import check_health
 from etl_orchestrator.services import runs as run_service
 from etl_orchestrator.states import FINAL, RunStatus
@@ -127,9 +128,18 @@ def test_without_the_reaper_the_worker_kill_drill_fails(
         kill_worker_mid_run(spawn, tmp_path, finish_within_s=20)
 
 
+def failover_alerts() -> int:
+    with session_scope() as session:
+        return int(
+            session.exec(select(func.count()).where(col(Alert.kind) == SCHEDULER_FAILOVER)).one()
+        )
+
+
 def test_killing_the_active_scheduler_lets_the_standby_finish_every_run_once(
-    spawn: Spawn, tmp_path: Path, slot_watch: SlotWatch
+    spawn: Spawn, tmp_path: Path, slot_watch: SlotWatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The standby tells that it took over from a dead leader (an alert the console lists).
+    monkeypatch.setenv("ETL_ALERT_SCHEDULER_DEAD_S", "5")
     spawn("worker")
     leader = spawn("scheduler")
     wait_for("the worker to register", a_worker_is_registered)
@@ -159,3 +169,4 @@ def test_killing_the_active_scheduler_lets_the_standby_finish_every_run_once(
     assert peak_overlap(journal) <= CAP
     assert slot_watch.peak <= CAP
     trigger_audit_rows(len(every_run))
+    wait_for("the standby to raise the failover alert", lambda: failover_alerts() == 1, 30)
