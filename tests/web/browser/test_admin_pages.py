@@ -63,6 +63,10 @@ def _succeeded(job_id: str, *, dry_run: bool = False, **lineage: Any) -> int:
     return run_id
 
 
+#: How long a full page load may take on a busy 2-core machine.
+PAGE_LOAD_MS = 15_000
+
+
 def open_as(page: Page, console: Console, person: Person, path: str) -> None:
     """Sign in, then open `path` (the built app answers /x as /x/, so not via sign-in's next)."""
     sign_in(page, console, person)
@@ -237,7 +241,8 @@ def test_status_fits_a_phone_and_every_admin_page_fits_360_pixels(
         ("freshness", "/freshness", "#freshness-table"),
     ):
         page.goto(console.base + path)
-        expect(page.locator(ready)).to_be_visible()
+        # A full page load (new socket, on_load) can take longer than a live update here.
+        expect(page.locator(ready)).to_be_visible(timeout=PAGE_LOAD_MS)
         widths[name] = page.evaluate("document.documentElement.scrollWidth")
     ctx.close()
     assert all(width <= WIDTH for width in widths.values()), widths
