@@ -172,21 +172,13 @@ def _spark(spark: Any) -> rx.Component:
     )
 
 
-def metrics_panel(
-    *,
-    loading: Any,
-    error: Any,
-    source: Any,
-    source_text: Any,
-    notice: Any,
-    window_text: Any,
-    cards: Any,
-    sparks: Any,
-    dashboard_link: Any,
-    on_retry: Any,
-    panel_id: str,
-) -> rx.Component:
-    """The figures, their source and trend lines; pure: every input is a state var."""
+def metrics_panel(state: Any, *, panel_id: str) -> rx.Component:
+    """The figures, their source and trend lines, from `state`'s vars (a state class with the
+    fields of JobMetricsState and a `retry` handler); pure."""
+    loading, error, source = state.loading, state.error, state.source
+    source_text, notice, window_text = state.source_text, state.notice, state.window_text
+    cards, sparks, dashboard_link = state.cards, state.sparks, state.dashboard_link
+    on_retry = state.retry
     return rx.box(
         rx.cond(
             error,
@@ -246,17 +238,4 @@ def metrics_panel(
 
 
 def job_metrics() -> rx.Component:
-    s = JobMetricsState
-    return metrics_panel(
-        loading=s.loading,
-        error=s.error,
-        source=s.source,
-        source_text=s.source_text,
-        notice=s.notice,
-        window_text=s.window_text,
-        cards=s.cards,
-        sparks=s.sparks,
-        dashboard_link=s.dashboard_link,
-        on_retry=JobMetricsState.retry,
-        panel_id="job-metrics",
-    )
+    return metrics_panel(JobMetricsState, panel_id="job-metrics")

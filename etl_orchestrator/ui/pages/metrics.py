@@ -109,25 +109,12 @@ def _job_chooser() -> rx.Component:
 
 
 def page() -> rx.Component:
-    s = MetricsPageState
     return frame(
         rx.vstack(
             rx.heading("Metrics", as_="h1", size="6"),
             rx.el.section(
                 rx.heading("All jobs", as_="h2", size="4", id="all-metrics-h"),
-                metrics_panel(
-                    loading=s.loading,
-                    error=s.error,
-                    source=s.source,
-                    source_text=s.source_text,
-                    notice=s.notice,
-                    window_text=s.window_text,
-                    cards=s.cards,
-                    sparks=s.sparks,
-                    dashboard_link=s.dashboard_link,
-                    on_retry=MetricsPageState.retry,
-                    panel_id="all-metrics",
-                ),
+                metrics_panel(MetricsPageState, panel_id="all-metrics"),
                 aria_labelledby="all-metrics-h",
             ),
             _job_chooser(),
