@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,9 @@ from etl_orchestrator.timeutil import as_utc
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+#: Engines a forked child inherited: kept referenced and never used. Freeing them would close
+#: connections the parent still uses; disposing them would take pool locks (see below).
+_inherited: list[Engine] = []
 
 #: Called with the events a committed transaction produced (set by the events module).
 AfterCommitHook = Callable[[list[dict[str, Any]]], None]
@@ -85,6 +89,23 @@ def get_engine(url: str | None = None) -> Engine:
         if engine is None:
             engine = _engines[url] = make_engine(url)
         return engine
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no engines and a fresh registry lock.
+
+    Another thread of the parent may have held the registry lock or a pool's lock at the very
+    moment of the fork (the worker forks attempts while its threads write to the database); in
+    the child no thread will ever release them, so the child must not take them: it gets a new
+    lock and leaves the inherited engines alone.
+    """
+    global _lock
+    _lock = threading.Lock()
+    _inherited.extend(_engines.values())
+    _engines.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def dispose_engines(*, close: bool = False) -> None:

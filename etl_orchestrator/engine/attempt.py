@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
-from etl_orchestrator.db import dispose_engines, make_engine
+from etl_orchestrator.db import make_engine
 from etl_orchestrator.engine.isolation import Send
 from etl_orchestrator.jobs.context import RunContext
 from etl_orchestrator.jobs.errors import CancelledByUser, classify
@@ -77,8 +77,10 @@ def _report_backend_pid(engine: Any, send: Send) -> None:
 
 
 def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[str, Any]:
-    """Execute one attempt; always returns a result dict (errors included), never raises."""
-    dispose_engines()
+    """Execute one attempt; always returns a result dict (errors included), never raises.
+
+    Runs in a forked child: db's fork hook has already set the parent's engines aside.
+    """
     cancelled = False
 
     def on_cancel(_sig: int, _frame: Any) -> None:
