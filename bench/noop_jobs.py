@@ -1,4 +1,4 @@
-"""No-op jobs for bench/engine.py: independent ones, a chain and a fan-out (sizes from the env)."""
+"""No-op jobs for bench/engine.py: independent, a chain, a fan-out; forked and cooperative."""
 
 from __future__ import annotations
 
@@ -17,15 +17,26 @@ def noop(ctx: RunContext) -> None:
     """Does nothing: what is measured is the engine around it."""
 
 
-def _spec(job_id: str, deps: list[str] | None = None) -> JobSpec:
-    return make_spec(
-        id=job_id, name=job_id, kind="python", fn=noop, retry=_POLICY, depends_on=deps or []
+def _specs(prefix: str, cooperative: bool) -> list[JobSpec]:
+    """The jobs of one isolation mode: `noop_*`, `chain_*`, `fan_*`, behind `prefix`."""
+
+    def one(name: str, deps: list[str] | None = None) -> JobSpec:
+        return make_spec(
+            id=prefix + name,
+            name=prefix + name,
+            kind="python",
+            fn=noop,
+            retry=_POLICY,
+            depends_on=[prefix + dep for dep in deps or []],
+            cooperative=cooperative,
+        )
+
+    return (
+        [one(f"noop_{i}") for i in range(N_RUNS)]
+        + [one(f"chain_{i}", [f"chain_{i - 1}"] if i else []) for i in range(CHAIN)]
+        + [one("fan_root")]
+        + [one(f"fan_{i}", ["fan_root"]) for i in range(FANOUT - 1)]
     )
 
 
-JOBS: list[JobSpec] = (
-    [_spec(f"noop_{i}") for i in range(N_RUNS)]
-    + [_spec(f"chain_{i}", [f"chain_{i - 1}"] if i else []) for i in range(CHAIN)]
-    + [_spec("fan_root")]
-    + [_spec(f"fan_{i}", ["fan_root"]) for i in range(FANOUT - 1)]
-)
+JOBS: list[JobSpec] = _specs("", cooperative=False) + _specs("coop_", cooperative=True)

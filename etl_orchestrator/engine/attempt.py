@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,9 +78,9 @@ def _report_backend_pid(engine: Any, send: Send) -> None:
 
 
 def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[str, Any]:
-    """Execute one attempt; always returns a result dict (errors included), never raises.
+    """Execute one attempt in a forked child (it owns the process's signals and logging).
 
-    Runs in a forked child: db's fork hook has already set the parent's engines aside.
+    db's fork hook has already set the parent's engines aside.
     """
     cancelled = False
 
@@ -89,6 +90,31 @@ def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[
 
     signal.signal(signal.SIGUSR1, on_cancel)
     logger = _capture_logging(send, data.job_id)
+    return run_attempt(spec, data, send, logger=logger, cancelled=lambda: cancelled)
+
+
+def run_attempt_in_thread(
+    spec: JobSpec, data: AttemptInput, send: Send, cancelled: Callable[[], bool]
+) -> dict[str, Any]:
+    """Execute one attempt of a cooperative job in a worker thread.
+
+    The thread shares the worker's logging: thread_capture routes this thread's records to
+    `send`, so the job's logger is the usual `etl.job.<id>` one.
+    """
+    logger = logging.getLogger(f"etl.job.{data.job_id}")
+    logger.setLevel(logging.DEBUG)
+    return run_attempt(spec, data, send, logger=logger, cancelled=cancelled)
+
+
+def run_attempt(
+    spec: JobSpec,
+    data: AttemptInput,
+    send: Send,
+    *,
+    logger: logging.Logger,
+    cancelled: Callable[[], bool],
+) -> dict[str, Any]:
+    """Run the job once; always returns a result dict (errors included), never raises."""
     engines: list[Engine] = []
 
     def open_warehouse() -> Engine:
@@ -106,7 +132,7 @@ def run_attempt_in_child(spec: JobSpec, data: AttemptInput, send: Send) -> dict[
         warehouse_engine=open_warehouse,
         logger=logger,
         scheduled_for=data.scheduled_for,
-        cancel_check=lambda: cancelled,
+        cancel_check=cancelled,
     )
     started = time.monotonic()
     try:

@@ -1,8 +1,8 @@
-"""Runs one attempt in a child forked from the pre-imported worker, so it can always be killed.
+"""Runs one attempt isolated: in a forked child that can always be killed, or a cooperative thread.
 
-The child reports over a pipe (JSON lines: log records, a warehouse backend pid, the result); its
-stdout and stderr go through a second pipe. A fork costs a few milliseconds because the worker
-has already imported the jobs and their libraries.
+The child is forked from the pre-imported worker, so it starts in a few milliseconds. It reports
+over a pipe (JSON lines: log records, a warehouse backend pid, the result); its stdout and
+stderr go through a second pipe.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
+from etl_orchestrator.engine import thread_capture
 from etl_orchestrator.procutil import die_with_parent
 
 Send = Callable[[dict[str, Any]], None]
@@ -211,3 +214,77 @@ async def run_in_child(
         exit_code=code if code >= 0 else None,
         signal=-code if code < 0 else None,
     )
+
+
+async def run_in_thread(
+    target: Callable[[Send, Callable[[], bool]], dict[str, Any]],
+    *,
+    executor: Executor,
+    timeout_s: float,
+    on_message: Callable[[dict[str, Any]], None],
+    on_output: Callable[[str, str], None],
+    cancel: asyncio.Event | None = None,
+    on_kill: Callable[[], None] | None = None,
+) -> ChildExit:
+    """Run a cooperative `target(send, stop_requested)` in `executor`; same report as a child.
+
+    A thread cannot be killed: on timeout or cancel the job is asked to stop (its
+    ctx.check_cancelled() raises) and given CANCEL_GRACE_S; if it runs on, the attempt is
+    reported as ended anyway and the thread finishes in the background, its output dropped.
+    """
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    live = threading.Event()
+    live.set()
+
+    def deliver(callback: Callable[..., None], *args: Any) -> None:
+        if live.is_set():
+            loop.call_soon_threadsafe(_if_live, live, callback, *args)
+
+    def send(message: dict[str, Any]) -> None:
+        deliver(on_message, message)
+
+    def output(stream: str, line: str) -> None:
+        deliver(on_output, stream, line)
+
+    def body() -> dict[str, Any]:
+        with thread_capture.captured(send, output):
+            return target(send, stop.is_set)
+
+    future = asyncio.ensure_future(loop.run_in_executor(executor, body))
+    waits: set[asyncio.Future[Any]] = {future}
+    canceller = asyncio.ensure_future(cancel.wait()) if cancel is not None else None
+    if canceller is not None:
+        waits.add(canceller)
+    timed_out = cancelled = False
+    try:
+        done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if future not in done:
+            cancelled = canceller is not None and canceller in done
+            timed_out = not cancelled
+            stop.set()
+            if on_kill is not None:
+                on_kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(future), CANCEL_GRACE_S)
+    finally:
+        if canceller is not None:
+            canceller.cancel()
+    # Let the lines the thread sent before it ended reach the callbacks, then stop listening.
+    await asyncio.sleep(0)
+    live.clear()
+    result: dict[str, Any] | None = None
+    if future.done() and not future.cancelled() and future.exception() is None:
+        result = future.result()
+    return ChildExit(
+        result=result,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        exit_code=0 if future.done() else None,
+        signal=None,
+    )
+
+
+def _if_live(live: threading.Event, callback: Callable[..., None], *args: Any) -> None:
+    if live.is_set():
+        callback(*args)

@@ -8,10 +8,12 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from arq import Worker
+from arq.constants import in_progress_key_prefix
 from arq.worker import Retry, func
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -21,10 +23,14 @@ from etl_orchestrator import events
 from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
 from etl_orchestrator.db import get_engine, make_engine
 from etl_orchestrator.engine import recording
-from etl_orchestrator.engine.attempt import AttemptInput, run_attempt_in_child
+from etl_orchestrator.engine.attempt import (
+    AttemptInput,
+    run_attempt_in_child,
+    run_attempt_in_thread,
+)
 from etl_orchestrator.engine.cancel import CancelListener
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
-from etl_orchestrator.engine.isolation import run_in_child
+from etl_orchestrator.engine.isolation import run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import arq_settings, async_client
@@ -37,6 +43,14 @@ HEARTBEAT_S = 5.0
 MAX_JOBS = MAX_PARALLEL_JOBS + 44
 POLL_DELAY_S = 0.05
 REDIS_RETRY_S = 0.5
+#: arq's start check, made atomic in one script: not already in progress, still queued -> mark it.
+_TAKE_JOB = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score then return false end
+redis.call('PSETEX', KEYS[1], ARGV[2], '1')
+return score
+"""
 MAX_REDIS_RETRY_S = 5.0
 
 
@@ -73,6 +87,9 @@ class WorkerRuntime:
         self.running: dict[int, asyncio.Event] = {}
         self.redis = async_client()
         self.cancels = CancelListener(self.running, self.worker_id)
+        # Cooperative attempts get threads of their own: the default executor does the
+        # database calls, and attempts must not queue behind each other there.
+        self.attempt_threads = ThreadPoolExecutor(MAX_JOBS, thread_name_prefix="etl-attempt")
         self._heartbeat_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -90,6 +107,8 @@ class WorkerRuntime:
                 await self._heartbeat_task
         with contextlib.suppress(Exception):
             await asyncio.to_thread(recording.worker_stopped, self.worker_id)
+        # A cooperative attempt that ignored its timeout must not hold the worker's exit.
+        self.attempt_threads.shutdown(wait=False, cancel_futures=True)
         await self.redis.aclose()
 
     def _beat(self) -> None:
@@ -162,15 +181,24 @@ class WorkerRuntime:
             warehouse_url=self.warehouse_url,
         )
         flusher = asyncio.create_task(sink.run_periodic())
+        watch: dict[str, Any] = {
+            "timeout_s": claimed.timeout_s,
+            "on_message": on_message,
+            "on_output": on_output,
+            "cancel": cancel,
+            "on_kill": lambda: self._terminate_backends(backend_pids),
+        }
         try:
-            exit_ = await run_in_child(
-                lambda send: run_attempt_in_child(spec, data, send),
-                timeout_s=claimed.timeout_s,
-                on_message=on_message,
-                on_output=on_output,
-                cancel=cancel,
-                on_kill=lambda: self._terminate_backends(backend_pids),
-            )
+            if spec.cooperative:
+                exit_ = await run_in_thread(
+                    lambda send, stop: run_attempt_in_thread(spec, data, send, stop),
+                    executor=self.attempt_threads,
+                    **watch,
+                )
+            else:
+                exit_ = await run_in_child(
+                    lambda send: run_attempt_in_child(spec, data, send), **watch
+                )
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -259,13 +287,40 @@ class ResilientWorker(Worker):
             self._redis_delay = REDIS_RETRY_S
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        for job_id in job_ids:
-            try:
-                await super().start_jobs([job_id])
-            except (RedisError, OSError):
-                # arq took a slot for this job before the Redis call failed: give it back.
+        """Take every job of one poll in a single Redis round trip.
+
+        arq 0.25 takes jobs one by one with four awaited round trips each (WATCH, EXISTS, ZSCORE,
+        EXEC); on an event loop that is also forking attempts, a poll of 64 jobs then took over a
+        second. The script does the same check-and-mark atomically for each job, all pipelined.
+        """
+        taken: list[str] = []
+        try:
+            for raw in job_ids:
+                job_id = raw.decode()
+                if job_id in self.tasks:
+                    continue
+                await self.sem.acquire()
+                taken.append(job_id)
+            if not taken:
+                return
+            pipe = self.pool.pipeline(transaction=False)
+            timeout_ms = int(self.in_progress_timeout_s * 1000)
+            for job_id in taken:
+                key = in_progress_key_prefix + job_id
+                pipe.eval(_TAKE_JOB, 2, key, self.queue_name, job_id, timeout_ms)
+            scores = await pipe.execute()
+        except (RedisError, OSError):
+            for _ in taken:
                 self.sem.release()
-                raise
+            raise
+        for job_id, score in zip(taken, scores, strict=True):
+            if score is None:
+                # Started by another worker, or already finished and gone from the queue.
+                self.sem.release()
+                continue
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self.sem.release())
+            self.tasks[job_id] = task
 
 
 def build_worker(

@@ -74,6 +74,9 @@ class JobSpec:
     supports_dry_run: bool = True
     catchup: Literal["latest", "all", "none"] = "latest"
     classify: Callable[[BaseException], ErrorClass | None] | None = None
+    #: Run in a worker thread instead of a forked process: no fork per attempt, but a timeout or
+    #: cancel can only ask the job to stop (ctx.check_cancelled()), not kill it.
+    cooperative: bool = False
     source: str = ""
 
     @property
@@ -118,6 +121,11 @@ def make_spec(**kwargs: Any) -> JobSpec:
     kwargs["depends_on"] = _deps(kwargs.get("depends_on", ()))
     for key in ("tags", "reads", "writes"):
         kwargs[key] = tuple(kwargs.get(key, ()))
+    if kwargs.get("cooperative") and kwargs.get("kind") != "python":
+        raise DeclarationError(
+            f"job {job_id!r}: only Python jobs can be cooperative; a SQL job runs in a process "
+            "of its own so that its timeout can always stop it"
+        )
     if kwargs.get("timeout_s", 1) <= 0:
         raise DeclarationError(f"job {job_id!r}: timeout_s must be positive")
     return JobSpec(**kwargs)
@@ -144,6 +152,7 @@ def job(
     supports_dry_run: bool = True,
     catchup: Literal["latest", "all", "none"] = "latest",
     classify: Callable[[BaseException], ErrorClass | None] | None = None,
+    cooperative: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a Python job: `fn(ctx: RunContext, params)` or `fn(ctx)` without params."""
 
@@ -170,6 +179,7 @@ def job(
             supports_dry_run=supports_dry_run,
             catchup=catchup,
             classify=classify,
+            cooperative=cooperative,
         )
         fn.__etl_job__ = spec  # type: ignore[attr-defined]
         return fn

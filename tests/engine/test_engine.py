@@ -303,6 +303,30 @@ async def test_a_duplicate_delivery_runs_the_attempt_once(engine, probe, any_db)
         assert session.exec(select(func.count()).select_from(RunAttempt)).one() == 1
 
 
+def counting_per_run(ctx: RunContext) -> None:
+    _probe().hincrby("executions", str(ctx.run_id), 1)
+
+
+async def test_workers_polling_the_same_queue_run_every_attempt_exactly_once(engine, probe):
+    """Each worker takes a whole poll of jobs in one round trip: two must never both take one."""
+    set_cap(40)
+    engine.declare(
+        *(spec(f"count_{i}", counting_per_run, cooperative=i % 2 == 0) for i in range(60))
+    )
+    with session_scope() as session:
+        run_ids = [
+            rid
+            for i in range(60)
+            for rid in run_service.trigger(
+                session, job_id=f"count_{i}", specs=engine.specs, requested_by="t", reason="t"
+            ).run_ids
+        ]
+    await engine.start(workers=3)
+    final = await engine.wait_final(run_ids)
+    assert {run.status for run in final.values()} == {"succeeded"}
+    assert probe.hgetall("executions") == {str(run_id): "1" for run_id in run_ids}
+
+
 async def test_lowering_the_cap_lets_running_runs_finish_and_new_dispatches_respect_it(
     engine, probe, any_db
 ):
