@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -163,11 +163,19 @@ def db_now(session: Session, *, fresh: bool = False) -> datetime:
     cached: datetime | None = session.info.get("etl_now")
     if cached is not None and not fresh:
         return cached
+    return remember_now(session, session.execute(select(db_clock(session))).scalar_one())
+
+
+def db_clock(session: Session) -> ColumnElement[Any]:
+    """The database clock as a column, to read it along with a query the caller makes anyway."""
     if session.get_bind().dialect.name == "sqlite":
-        raw = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
-        now = as_utc(datetime.fromisoformat(raw))
-    else:
-        now = as_utc(session.execute(text("SELECT clock_timestamp()")).scalar_one())
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now")
+    return func.clock_timestamp()
+
+
+def remember_now(session: Session, raw: datetime | str) -> datetime:
+    """Keep a clock reading (see db_clock) as this transaction's db_now()."""
+    now = as_utc(datetime.fromisoformat(raw) if isinstance(raw, str) else raw)
     session.info["etl_now"] = now
     return now
 
