@@ -6,15 +6,15 @@ import difflib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
 
-from etl_orchestrator import dag
 from etl_orchestrator.db import db_now
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.models import Job, JobDependency, Run
@@ -120,37 +120,58 @@ def validate_params(
     return clean
 
 
-def _dependency_map(session: Session, *, downstream: bool) -> dict[str, list[str]]:
-    """The whole graph when downstream jobs join the batch; a lone run needs no edges."""
+#: Ids per IN (...) list: well below SQLite's and psycopg's bound-parameter limits.
+_CHUNK = 500
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def _upstreams_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The upstream jobs of these jobs only (a batch never needs the rest of the graph)."""
     deps: dict[str, list[str]] = defaultdict(list)
-    if downstream:
-        for row in session.exec(select(JobDependency)):
+    for chunk in _chunks(job_ids):
+        for row in session.exec(select(JobDependency).where(col(JobDependency.job_id).in_(chunk))):
             deps[row.job_id].append(row.upstream_job_id)
     return deps
 
 
-def batch_members(
-    session: Session, root: Job, *, downstream: bool, deps: Mapping[str, list[str]]
-) -> list[Job]:
+def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]:
     """The root job and, with downstream, every enabled transitive dependent without its own cron.
 
-    A dependent with its own cron keeps to its schedule, and so do the jobs reached only through it.
+    A dependent with its own cron keeps to its schedule, and so do the jobs reached only through
+    it. Walked level by level from the root over the indexed reverse edges, so the cost follows
+    the size of the batch, not of the whole pipeline.
     """
-    if not downstream:
-        return [root]
-    jobs = {job.job_id: job for job in session.exec(select(Job))}
-    eligible = {
-        job_id
-        for job_id, job in jobs.items()
-        if job_id == root.job_id or (job.enabled and job.declared and not job.cron)
-    }
-    pruned = {
-        job_id: [up for up in ups if up in eligible]
-        for job_id, ups in deps.items()
-        if job_id in eligible
-    }
-    members = dag.downstream_closure(pruned, [root.job_id])
-    return [root, *(jobs[job_id] for job_id in sorted(members))]
+    members: dict[str, Job] = {}
+    frontier = {root.job_id} if downstream else set()
+    while frontier:
+        children: set[str] = set()
+        for chunk in _chunks(frontier):
+            children.update(
+                session.exec(
+                    select(JobDependency.job_id).where(
+                        col(JobDependency.upstream_job_id).in_(chunk)
+                    )
+                )
+            )
+        children -= members.keys() | {root.job_id}
+        frontier = set()
+        for chunk in _chunks(children):
+            for job in session.exec(
+                select(Job).where(
+                    col(Job.job_id).in_(chunk),
+                    col(Job.enabled).is_(True),
+                    col(Job.declared).is_(True),
+                    or_(col(Job.cron).is_(None), col(Job.cron) == ""),
+                )
+            ):
+                members[job.job_id] = job
+                frontier.add(job.job_id)
+    return [root, *(members[job_id] for job_id in sorted(members))]
 
 
 def runnable_job(session: Session, job_id: str) -> Job:
@@ -191,10 +212,10 @@ def plan_batch(
 
     trigger() creates exactly these; the run modal's impact preview shows them.
     """
-    # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
-    deps = _dependency_map(session, downstream=downstream or trigger == "schedule")
-    members = batch_members(session, job, downstream=downstream, deps=deps)
+    members = batch_members(session, job, downstream=downstream)
     member_ids = {member.job_id for member in members}
+    # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
+    deps = _upstreams_of(session, member_ids) if downstream or trigger == "schedule" else {}
     if dry_run:
         refusing = [m.job_id for m in members if not m.supports_dry_run]
         if refusing:
