@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from etl_orchestrator.db import make_engine
-from etl_orchestrator.engine.isolation import Send
+from etl_orchestrator.engine.thread_capture import Send, log_message
 from etl_orchestrator.jobs.context import RunContext
 from etl_orchestrator.jobs.errors import CancelledByUser, classify
 from etl_orchestrator.jobs.spec import JobSpec
@@ -41,18 +41,7 @@ class _PipeHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + "".join(traceback.format_exception(*record.exc_info))
-            self.send(
-                {
-                    "t": "log",
-                    "ts": record.created,
-                    "level": record.levelname,
-                    "logger": record.name,
-                    "msg": message,
-                }
-            )
+            self.send(log_message(record))
         except Exception:
             self.handleError(record)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl_orchestrator.engine import thread_capture
+from etl_orchestrator.engine.thread_capture import Send
 from etl_orchestrator.procutil import die_with_parent
 
-Send = Callable[[dict[str, Any]], None]
 ChildTarget = Callable[[Send], dict[str, Any]]
 #: After a cancel request the job gets this long to stop by itself before it is killed.
 CANCEL_GRACE_S = 2.0

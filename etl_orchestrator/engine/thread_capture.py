@@ -24,6 +24,20 @@ _output_routes: dict[int, Output] = {}
 _install_lock = threading.Lock()
 
 
+def log_message(record: logging.LogRecord) -> dict[str, Any]:
+    """A log record as the message an attempt sends its worker (forked or cooperative)."""
+    message = record.getMessage()
+    if record.exc_info:
+        message += "\n" + "".join(traceback.format_exception(*record.exc_info))
+    return {
+        "t": "log",
+        "ts": record.created,
+        "level": record.levelname,
+        "logger": record.name,
+        "msg": message,
+    }
+
+
 class _RoutingHandler(logging.Handler):
     """Sends a record logged on an attempt's thread to that attempt."""
 
@@ -32,18 +46,7 @@ class _RoutingHandler(logging.Handler):
         if send is None:
             return
         try:
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + "".join(traceback.format_exception(*record.exc_info))
-            send(
-                {
-                    "t": "log",
-                    "ts": record.created,
-                    "level": record.levelname,
-                    "logger": record.name,
-                    "msg": message,
-                }
-            )
+            send(log_message(record))
         except Exception:
             self.handleError(record)
 
