@@ -267,6 +267,10 @@ async def run_in_thread(
                 on_kill()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(future), CANCEL_GRACE_S)
+    except asyncio.CancelledError:
+        # The worker is stopping: ask the job to stop too, as a forked attempt would be killed.
+        stop.set()
+        raise
     finally:
         if canceller is not None:
             canceller.cancel()

@@ -308,14 +308,17 @@ class ResilientWorker(Worker):
             for job_id in taken:
                 key = in_progress_key_prefix + job_id
                 pipe.eval(_TAKE_JOB, 2, key, self.queue_name, job_id, timeout_ms)
-            scores = await pipe.execute()
+            # A script that failed marked nothing (it marks last): that job is simply not taken.
+            scores = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError):
             for _ in taken:
                 self.sem.release()
             raise
         for job_id, score in zip(taken, scores, strict=True):
-            if score is None:
+            if score is None or isinstance(score, Exception):
                 # Started by another worker, or already finished and gone from the queue.
+                if isinstance(score, Exception):
+                    log.warning("could not take arq job %s: %s", job_id, score)
                 self.sem.release()
                 continue
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
