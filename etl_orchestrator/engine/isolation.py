@@ -128,13 +128,16 @@ async def run_in_child(
     out_r, out_w = os.pipe()
     # Objects that exist now are left out of the child's garbage collections, so the child does
     # not write to (and copy) every page it shares with the worker.
-    gc.freeze()
     tie = die_with_parent(signal.SIGKILL)
+    gc.freeze()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit
         os.close(msg_r)
         os.close(out_r)
         _child(target, msg_w, out_w, tie)
+    # Only the child keeps them frozen: frozen in the worker, every cycle that was garbage at a
+    # fork would never be collected (a worker grew ~46 MiB in 1,000 attempts).
+    gc.unfreeze()
     os.close(msg_w)
     os.close(out_w)
     result: dict[str, Any] | None = None
