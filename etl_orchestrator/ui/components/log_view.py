@@ -41,7 +41,7 @@ PAGE = 1000
 #: Lines shown either side of a search match jumped to.
 AROUND = 250
 #: Live lines are pushed at most this often (each push resends the window). The engine writes a
-#: run's lines every 0.5 s, so each of its batches is pushed as soon as it comes.
+#: run's lines every 0.1 s, so each of its batches is pushed as soon as it comes.
 PUSH_EVERY_S = 0.3
 #: How long one stream read waits for lines before the task checks the run and its page.
 BLOCK_MS = 2000
