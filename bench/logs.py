@@ -197,7 +197,10 @@ def _browse(base: str, run_id: int, flood: Flood) -> dict[str, Any]:
         page.fill("#password", "bench-password")
         page.click("button[type=submit]")
         page.wait_for_selector("#etl-user")
+        # /runs/<id> is the job page with the run's drawer open; its "Logs" opens the Logs tab
+        # following the run.
         page.goto(f"{base}/runs/{run_id}")
+        page.get_by_role("button", name="Logs", exact=True).click()
         page.wait_for_selector("#log-note")
         page.evaluate(WATCH_JS)
         figures["heap"].append(page.evaluate(HEAP_JS))
