@@ -35,16 +35,17 @@ from etl_orchestrator.ui.state import LiveControl, signed_in
 
 #: Lines the page holds at most (reading back through the log).
 WINDOW = 5000
-#: Lines the page holds while following live: every push resends them all, so fewer while they
-#: change often. Loading earlier lines past this freezes the tail.
+#: Lines the page holds while following live (the server's copy is saved with the state on every
+#: push). Loading earlier lines past this freezes the tail.
 TAIL_WINDOW = 2000
 #: Lines shown when a log opens or returns to the tail, and read per "load earlier".
 PAGE = 1000
 #: Lines shown either side of a search match jumped to.
 AROUND = 250
-#: Live lines are pushed at most this often (each push resends the window). The engine writes a
-#: run's lines every 0.1 s, so each of its batches is pushed as soon as it comes.
-PUSH_EVERY_S = 0.3
+#: Live lines are pushed at most this often (a push carries only its new lines, but costs a state
+#: write). The engine writes a run's lines every 0.1 s, so each of its batches is pushed as soon
+#: as it comes.
+PUSH_EVERY_S = 0.1
 #: How long one stream read waits for lines before the task checks the run and its page.
 BLOCK_MS = 2000
 #: A task that has not looked in for this long is gone (tab reconnected, server restarted).
