@@ -61,6 +61,15 @@ def _owner_alive(owner: str) -> bool:
     return True
 
 
+def _empty_keeping_claim(client: redis.Redis) -> None:
+    """Flush the db and set this run's claim again in one transaction: in between, a benchmark
+    or another test run would see an empty, unclaimed db and take it too."""
+    pipe = client.pipeline(transaction=True)
+    pipe.flushdb()
+    pipe.set("etl:test-run-owner", RUN_TAG, ex=6 * 3600)
+    pipe.execute()
+
+
 @pytest.fixture(scope="session")
 def redis_db() -> Iterator[str]:
     """A Redis db number no other test run holds (arq's key names are fixed, so no prefix)."""
@@ -70,8 +79,7 @@ def redis_db() -> Iterator[str]:
         if isinstance(owner, bytes) and not _owner_alive(owner.decode()):
             client.delete("etl:test-run-owner")
         if client.set("etl:test-run-owner", RUN_TAG, nx=True, ex=6 * 3600):
-            client.flushdb()
-            client.set("etl:test-run-owner", RUN_TAG, ex=6 * 3600)
+            _empty_keeping_claim(client)
             yield f"{REDIS_SERVER}/{number}"
             client.flushdb()
             client.close()
@@ -112,8 +120,7 @@ def etl_env(
     with db.get_engine(pg_url).begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     keeper = redis.Redis.from_url(redis_db)
-    keeper.flushdb()
-    keeper.set("etl:test-run-owner", RUN_TAG, ex=6 * 3600)
+    _empty_keeping_claim(keeper)
     keeper.close()
     yield data_dir
     _reset_process_caches()

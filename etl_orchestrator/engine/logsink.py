@@ -22,6 +22,11 @@ LOG_STREAM_MAXLEN = 5000
 #: does not keep one stream per run forever.
 LOG_STREAM_TTL_S = 24 * 3600
 MAX_LINE_CHARS = 16_000
+#: A batch is written this long after the previous one started (at once when writing took longer):
+#: the flush period is most of the delay from a line being logged to it being on screen, and at
+#: 5,000 lines/s a tenth of a second is still only ~500 rows an insert.
+FLUSH_EVERY_S = 0.1
+RETRY_AFTER_S = 1.0
 
 
 def log_stream(run_id: int) -> str:
@@ -39,7 +44,7 @@ def _insert_logs(rows: list[dict[str, Any]]) -> None:
 
 
 class LogSink:
-    """One per attempt; `flush()` is called every half second and once at the end."""
+    """One per attempt; `flush()` is called every FLUSH_EVERY_S and once at the end."""
 
     def __init__(self, run_id: int, attempt: int, redis: aioredis.Redis | None) -> None:
         self.run_id = run_id
@@ -102,10 +107,14 @@ class LogSink:
         except RedisError as error:
             log.warning("live log stream for run %s unavailable: %s", self.run_id, error)
 
-    async def run_periodic(self, every_s: float = 0.5) -> None:
+    async def run_periodic(self, every_s: float = FLUSH_EVERY_S) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(every_s)
+            started, pause = loop.time(), every_s
             try:
                 await self.flush()
             except Exception as error:
                 log.warning("could not write logs of run %s yet: %s", self.run_id, error)
+                # The lines stay pending: retrying ten times a second would only flood the log.
+                pause = max(every_s, RETRY_AFTER_S)
+            await asyncio.sleep(max(pause - (loop.time() - started), 0.0))

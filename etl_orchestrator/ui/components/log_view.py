@@ -3,10 +3,12 @@
 Pages mount `log_view()` where the log goes and send `LogViewState.follow(run_id)` to show a run.
 
 Reflex resends a whole list var on every change, so the page holds a bounded window of lines
-(TAIL_WINDOW while following live, WINDOW reading back) and a per-client background task appends
-new lines in batches (at most every PUSH_EVERY_S); older lines come from the database on demand
-("load earlier"), and the search runs in the database over the whole log. Lines are rendered as
-text by a virtualised list (react-virtuoso), never as HTML.
+(TAIL_WINDOW while following live, WINDOW reading back), kept on the server too, and a
+per-client background task pushes only the new lines (at most every PUSH_EVERY_S) in a small
+`batch` var that assets/log_list.jsx appends to the list's own copy; the whole window (`snapshot`)
+is sent only when it is replaced. Older lines come from the database on demand ("load
+earlier"), and the search runs in the database over the whole log. Lines are rendered as text by
+a virtualised list (react-virtuoso), never as HTML.
 """
 
 # Reflex types its component constructors as returning Any.
@@ -19,7 +21,7 @@ import time
 from typing import Any
 
 import reflex as rx
-from reflex.event import passthrough_event_spec
+from reflex.event import no_args_event_spec, passthrough_event_spec
 from reflex.vars.function import ArgsFunctionOperation
 
 from etl_orchestrator.db import session_scope
@@ -33,16 +35,17 @@ from etl_orchestrator.ui.state import LiveControl, signed_in
 
 #: Lines the page holds at most (reading back through the log).
 WINDOW = 5000
-#: Lines the page holds while following live: every push resends them all, so fewer while they
-#: change often. Loading earlier lines past this freezes the tail.
+#: Lines the page holds while following live (the server's copy is saved with the state on every
+#: push). Loading earlier lines past this freezes the tail.
 TAIL_WINDOW = 2000
 #: Lines shown when a log opens or returns to the tail, and read per "load earlier".
 PAGE = 1000
 #: Lines shown either side of a search match jumped to.
 AROUND = 250
-#: Live lines are pushed at most this often (each push resends the window). The engine writes a
-#: run's lines every 0.5 s, so each of its batches is pushed as soon as it comes.
-PUSH_EVERY_S = 0.3
+#: Live lines are pushed at most this often (a push carries only its new lines, but costs a state
+#: write). The engine writes a run's lines every 0.1 s, so each of its batches is pushed as soon
+#: as it comes.
+PUSH_EVERY_S = 0.1
 #: How long one stream read waits for lines before the task checks the run and its page.
 BLOCK_MS = 2000
 #: A task that has not looked in for this long is gone (tab reconnected, server restarted).
@@ -54,7 +57,7 @@ LEVEL_CHOICES = ("ALL", *log_queries.LEVELS[1:])
 
 
 def row_of(line: Line, query: str = "") -> dict[str, Any]:
-    """What the browser gets for one line: short keys, as every push resends the window."""
+    """What the browser gets for one line: short keys, as thousands may go in a second."""
     return {
         "k": f"{line.attempt}:{line.seq}",
         "n": f"{line.attempt}:{line.seq}" if line.attempt > 1 else str(line.seq),
@@ -76,10 +79,22 @@ def _cursor_of(row: dict[str, Any]) -> Cursor:
     return (int(attempt), int(seq))
 
 
+def _empty_snapshot() -> dict[str, Any]:
+    return {"seq": 0, "first": BASE_INDEX, "rows": []}
+
+
+def _empty_batch() -> dict[str, Any]:
+    return {"seq": 0, "first": BASE_INDEX, "count": 0, "rows": [], "reset": False}
+
+
 class LogViewState(rx.State):
     run_id: rx.Field[int] = rx.field(0)
-    lines: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
-    first_index: rx.Field[int] = rx.field(BASE_INDEX)
+    #: The whole window (assets/log_list.jsx describes both): sent only when it is replaced.
+    snapshot: rx.Field[dict[str, Any]] = rx.field(default_factory=_empty_snapshot)
+    #: The last push of live lines.
+    batch: rx.Field[dict[str, Any]] = rx.field(default_factory=_empty_batch)
+    #: How many lines the window holds.
+    shown: rx.Field[int] = rx.field(0)
     #: Changing it mounts the list afresh, scrolled to `start_at` (an index into `lines`).
     view_key: rx.Field[int] = rx.field(0)
     start_at: rx.Field[int] = rx.field(0)
@@ -100,6 +115,11 @@ class LogViewState(rx.State):
     note: rx.Field[str] = rx.field("")
     error: rx.Field[str] = rx.field("")
     _gen: int = 0
+    #: The rows the page shows, and the list index of the first: the server's copy of the window.
+    _window: list[dict[str, Any]] = []
+    _first: int = BASE_INDEX
+    #: Numbers each snapshot and batch, so the page applies them once, in order.
+    _seq: int = 0
     _cursor: Cursor = START
     _search_after: Cursor | None = None
     _last_push: float = 0.0
@@ -132,7 +152,8 @@ class LogViewState(rx.State):
             self.error = (
                 f"There is no run {self.run_id}: it never existed, or retention removed it."
             )
-            self.lines, self.run_id = [], 0
+            self.run_id = 0
+            self._set_window([], has_earlier=False, start_at=0)
             return False
         self._cursor = cursor
         self._set_window(lines, has_earlier=len(lines) >= PAGE, start_at=len(lines) - 1)
@@ -146,11 +167,40 @@ class LogViewState(rx.State):
         return "" if self.level == "ALL" else self.level
 
     def _set_window(self, lines: list[Line], *, has_earlier: bool, start_at: int) -> None:
-        self.lines = [row_of(line, self.query) for line in lines]
-        self.first_index = BASE_INDEX
+        self._first = BASE_INDEX
         self.has_earlier = has_earlier
         self.start_at = max(start_at, 0)
         self.view_key += 1
+        self._send_window([row_of(line, self.query) for line in lines])
+
+    def _send_window(self, rows: list[dict[str, Any]]) -> None:
+        """The window becomes `rows` and goes to the page whole."""
+        self._window, self.shown = rows, len(rows)
+        self._seq += 1
+        self.snapshot = {"seq": self._seq, "first": self._first, "rows": rows}
+
+    def _send_batch(self, rows: list[dict[str, Any]], *, reset: bool) -> None:
+        """`rows` join the window (replace it when `reset`), which keeps its newest TAIL_WINDOW
+        lines; only `rows` go to the page."""
+        window = rows if reset else [*self._window, *rows]
+        dropped = max(len(window) - TAIL_WINDOW, 0)
+        self._window, self.shown = window[dropped:], len(window) - dropped
+        self._first += dropped
+        if dropped:
+            self.has_earlier = True
+        self._seq += 1
+        self.batch = {
+            "seq": self._seq,
+            "first": self._first,
+            "count": self.shown,
+            "rows": rows,
+            "reset": reset,
+        }
+
+    def resync(self) -> None:
+        """The page missed a batch: send it the whole window again."""
+        if self.run_id > 0:
+            self._send_window(self._window)
 
     # -- live lines ---------------------------------------------------------------------------
 
@@ -160,26 +210,22 @@ class LogViewState(rx.State):
         `skipped`: lines were left out before these (a flood), so they replace the window.
         """
         fresh = [line for line in lines if line.cursor > self._cursor]
-        if skipped and self.tailing and self.lines:
-            self.first_index += len(self.lines)
-            self.lines, self.has_earlier = [], True
-        if not fresh:
-            return
-        self._cursor = fresh[-1].cursor
+        reset = skipped and self.tailing and bool(self._window)
+        if reset:
+            # The skipped lines sit between the window's last line and these.
+            self._first += len(self._window)
+            self.has_earlier = True
+        if fresh:
+            self._cursor = fresh[-1].cursor
+            self._last_push = time.monotonic()
         keep = log_queries.levels_from(self._min_level())
         shown = [line for line in fresh if keep is None or line.level in keep]
-        self._last_push = time.monotonic()
-        if not shown:
-            return
         if not self.tailing:
             self.pending += len(shown)
-            return
-        rows = [*self.lines, *(row_of(line, self.query) for line in shown[-TAIL_WINDOW:])]
-        dropped = max(len(rows) - TAIL_WINDOW, 0)
-        self.lines = rows[dropped:]
-        if dropped:
-            self.first_index += dropped
-            self.has_earlier = True
+        elif shown or reset:
+            self._send_batch(
+                [row_of(line, self.query) for line in shown[-TAIL_WINDOW:]], reset=reset
+            )
 
     @rx.event(background=True)  # type: ignore[operator]
     async def stream(self, gen: int) -> None:
@@ -254,13 +300,13 @@ class LogViewState(rx.State):
     # -- moving around ------------------------------------------------------------------------
 
     async def load_earlier(self) -> None:
-        if self.run_id <= 0 or not self.has_earlier or not self.lines:
+        if self.run_id <= 0 or not self.has_earlier or not self._window:
             return
-        before = _cursor_of(self.lines[0])
+        before = _cursor_of(self._window[0])
         older = await asyncio.to_thread(_read_before, self.run_id, before, PAGE, self._min_level())
-        rows = [*(row_of(line, self.query) for line in older), *self.lines]
+        rows = [*(row_of(line, self.query) for line in older), *self._window]
         self.has_earlier = len(older) >= PAGE
-        self.first_index -= len(older)
+        self._first -= len(older)
         if len(rows) > TAIL_WINDOW and self.tailing:
             # Reading back: hold these lines still rather than trim them as live lines come.
             self.tailing = False
@@ -268,7 +314,7 @@ class LogViewState(rx.State):
         if len(rows) > WINDOW:
             # The window no longer reaches the end of the log.
             rows = rows[:WINDOW]
-        self.lines = rows
+        self._send_window(rows)
 
     async def start_reached(self, _index: int) -> None:
         """The list was scrolled to its first line: load earlier lines, unless following live
@@ -312,7 +358,7 @@ class LogViewState(rx.State):
             self.error = f"{error}. Shorten the search text and try again."
             return
         self.query, self.error = query, ""
-        self.lines = [{**row, "p": _parts(str(row["m"]), query)} for row in self.lines]
+        self._send_window([{**row, "p": _parts(str(row["m"]), query)} for row in self._window])
         await self._search(START)
 
     async def more_results(self) -> None:
@@ -321,7 +367,7 @@ class LogViewState(rx.State):
 
     def clear_search(self) -> None:
         self.query, self.matches, self.searched, self.more_matches = "", [], False, False
-        self.lines = [{**row, "p": []} for row in self.lines]
+        self._send_window([{**row, "p": []} for row in self._window])
 
     async def _search(self, after: Cursor) -> None:
         if not self.query:
@@ -353,12 +399,12 @@ class LogViewState(rx.State):
     # -- copy ---------------------------------------------------------------------------------
 
     def copy(self) -> Any:
-        if not self.lines:
+        if not self._window:
             return None
-        text = "\n".join(_row_text(row) for row in self.lines)
+        text = "\n".join(_row_text(row) for row in self._window)
         return [
             rx.set_clipboard(text),
-            rx.toast.info(f"Copied {len(self.lines)} lines.", duration=3000),
+            rx.toast.info(f"Copied {len(self._window)} lines.", duration=3000),
         ]
 
 
@@ -406,21 +452,24 @@ def _read_search(run_id: int, query: str, after: Cursor, min_level: str) -> log_
 # -- components -------------------------------------------------------------------------------
 
 
-class Virtuoso(rx.Component):
-    """react-virtuoso's list: only the rows in view are in the DOM."""
+class LogList(rx.Component):
+    """assets/log_list.jsx: react-virtuoso's list (only the rows in view are in the DOM), holding
+    the window the server sends whole or in live batches."""
 
-    library = "react-virtuoso@4.18.21"
-    tag = "Virtuoso"
+    library = rx.asset("log_list.jsx").importable_path
+    tag = "LogList"
+    lib_dependencies: list[str] = ["react-virtuoso@4.18.21"]
 
-    data: rx.Var[list[dict[str, Any]]]
+    snapshot: rx.Var[dict[str, Any]]
+    batch: rx.Var[dict[str, Any]]
     item_content: rx.Var[Any]
     compute_item_key: rx.Var[Any]
     follow_output: rx.Var[Any]
-    first_item_index: rx.Var[int]
     initial_top_most_item_index: rx.Var[int]
     increase_viewport_by: rx.Var[int]
 
     start_reached: rx.EventHandler[passthrough_event_spec(int)]  # type: ignore[valid-type,type-arg]
+    on_gap: rx.EventHandler[no_args_event_spec]  # type: ignore[valid-type,type-arg]
 
 
 def _message() -> rx.Component:
@@ -454,8 +503,9 @@ def _row() -> rx.Component:
 
 def _lines() -> rx.Component:
     return rx.box(
-        Virtuoso.create(
-            data=LogViewState.lines,
+        LogList.create(
+            snapshot=LogViewState.snapshot,
+            batch=LogViewState.batch,
             item_content=ArgsFunctionOperation.create(("index", "line"), _row()),
             compute_item_key=ArgsFunctionOperation.create(("index", "line"), rx.Var("line.k")),
             # A function, so that with auto-scroll on every push scrolls to the newest line
@@ -464,10 +514,10 @@ def _lines() -> rx.Component:
                 ("atBottom",),
                 rx.cond(LogViewState.auto_scroll & LogViewState.tailing, "auto", False),
             ),
-            first_item_index=LogViewState.first_index,
             initial_top_most_item_index=LogViewState.start_at,
             increase_viewport_by=400,
             start_reached=LogViewState.start_reached,
+            on_gap=LogViewState.resync,
             key=LogViewState.view_key,
             id="logview",
             aria_label="Log lines",
@@ -632,7 +682,7 @@ def log_view() -> rx.Component:
                     id="log-note",
                 ),
                 rx.cond(
-                    LogViewState.lines.length() == 0,
+                    LogViewState.shown == 0,
                     rx.text("No log lines yet.", size="2", id="log-empty"),
                 ),
                 # Mounted while empty too, so the first lines arrive in a list that follows.

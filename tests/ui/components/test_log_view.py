@@ -62,7 +62,8 @@ def run_with_lines(count: int, levels: dict[int, str] | None = None, text: str =
 
 
 def keys(state: LogViewState) -> list[str]:
-    return [str(row["k"]) for row in state.lines]
+    """The lines of the window (the page holds the same: tested in test_live_lines_...)."""
+    return [str(row["k"]) for row in state._window]
 
 
 async def test_a_client_without_a_session_gets_no_log():
@@ -70,7 +71,7 @@ async def test_a_client_without_a_session_gets_no_log():
     state = await view()
     assert await state.follow(run_id) is None
     assert state.run_id == 0
-    assert state.lines == []
+    assert state._window == []
     assert "sign in again" in state.error
 
 
@@ -86,7 +87,7 @@ async def test_following_shows_the_tail_and_starts_the_live_task(
     assert state.has_earlier
     assert state.tailing
     assert state._cursor == (1, 25)
-    assert state.lines[0]["t"] == "2026-01-01T00:00:00.016Z"
+    assert state.snapshot["rows"][0]["t"] == "2026-01-01T00:00:00.016Z"
 
 
 async def test_an_unknown_run_says_so():
@@ -104,9 +105,20 @@ async def test_live_lines_keep_the_window_bounded(monkeypatch: pytest.MonkeyPatc
     await state.follow(run_id)
     at = datetime(2026, 1, 2, tzinfo=UTC)
     live = [Line(1, seq, at, "INFO", "job", f"live {seq}") for seq in range(4, 12)]
+    opened = state.snapshot["seq"]
     state._take(live)  # 4 and 5 are already shown: they are skipped
     assert keys(state) == [f"1:{seq}" for seq in range(4, 12)]
-    assert state.first_index == log_view.BASE_INDEX + 3
+    assert state._first == log_view.BASE_INDEX + 3
+    # Only the new lines go to the page, numbered after the window it holds.
+    assert state.snapshot["seq"] == opened
+    assert [row["k"] for row in state.batch["rows"]] == [f"1:{seq}" for seq in range(6, 12)]
+    assert state.batch["seq"] == opened + 1
+    assert (state.batch["first"], state.batch["count"]) == (log_view.BASE_INDEX + 3, 8)
+    assert not state.batch["reset"]
+    # A page that missed a batch gets the whole window again.
+    state.resync()
+    assert state.snapshot["rows"] == state._window
+    assert state.snapshot["seq"] == state.batch["seq"] + 1
     state.tailing = False
     state._take([Line(1, 12, at, "INFO", "job", "while frozen")])
     assert state.pending == 1
@@ -124,7 +136,7 @@ async def test_loading_earlier_prepends_and_stops_tailing_past_the_window(
     await state.follow(run_id)
     await state.load_earlier()
     assert keys(state) == [f"1:{seq}" for seq in range(11, 21)]
-    assert state.first_index == log_view.BASE_INDEX - 5
+    assert state._first == log_view.BASE_INDEX - 5
     assert state.tailing
     await state.load_earlier()
     assert keys(state) == [f"1:{seq}" for seq in range(6, 18)]
@@ -186,4 +198,4 @@ async def test_when_pushes_stop_the_poll_reads_new_lines_from_the_database():
     state._last_push -= 6.0
     await state.poll()
     assert keys(state) == ["1:1", "1:2", "1:3", "2:1"]
-    assert state.lines[-1]["n"] == "2:1"
+    assert state._window[-1]["n"] == "2:1"
