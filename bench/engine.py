@@ -263,9 +263,12 @@ def _clear_queue(redis_url: str) -> None:
 
     client = redis.Redis.from_url(redis_url)
     owner = cast(bytes | None, client.get("etl:test-run-owner"))
-    client.flushdb()
+    # Flush and claim again in one transaction: between the two, another run could take the db.
+    pipe = client.pipeline(transaction=True)
+    pipe.flushdb()
     if owner:
-        client.set("etl:test-run-owner", owner, ex=3600)
+        pipe.set("etl:test-run-owner", owner, ex=3600)
+    pipe.execute()
     client.close()
 
 
