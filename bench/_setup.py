@@ -26,11 +26,19 @@ def machine() -> str:
 
 
 @contextmanager
-def private_services(tag: str) -> Iterator[tuple[str, str]]:
-    """Yield (database_url, redis_url) of a fresh database and a free Redis db number."""
-    name = f"etl_bench_{tag}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+def private_services(
+    tag: str, *, database: str | None = None, keep: bool = False
+) -> Iterator[tuple[str, str]]:
+    """Yield (database_url, redis_url) of a fresh database and a free Redis db number.
+
+    `database` names an existing database to use instead of a fresh one (a bench's earlier seed,
+    kept with `keep`: seeding at full scale takes minutes). Neither is dropped afterwards.
+    """
+    name = database or f"etl_bench_{tag}_{uuid.uuid4().hex[:6]}"
+    if database is None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    keep = keep or database is not None
     db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     client = None
     redis_url = ""
@@ -48,5 +56,6 @@ def private_services(tag: str) -> Iterator[tuple[str, str]]:
     finally:
         client.flushdb()
         client.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
