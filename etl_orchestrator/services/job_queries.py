@@ -23,6 +23,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
@@ -370,55 +371,79 @@ class JobActivity:
 
 
 def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]:
-    """JobActivity of each of these jobs (a page's worth: three indexed queries)."""
+    """JobActivity of each of these jobs (a page's worth), in one statement: a page read and a
+    live refresh pay one round trip for it, not one per figure."""
     ids = sorted(set(job_ids))
     if not ids:
         return {}
-    last = {
-        job_id: (status, duration)
-        for job_id, status, duration in session.exec(
-            select(Job.job_id, Job.last_run_status, Job.last_run_duration_s).where(
-                col(Job.job_id).in_(ids)
-            )
-        )
-    }
-    active: dict[str, tuple[int, str]] = {}
-    backoff: set[str] = set()
-    running = select(Run.job_id, Run.run_id, Run.status, Run.next_attempt_at).where(
-        col(Run.job_id).in_(ids), col(Run.status).in_(ACTIVE)
-    )
-    for job_id, run_id, status, next_attempt_at in session.exec(running):
-        assert run_id is not None
-        if job_id not in active or run_id > active[job_id][0]:
-            active[job_id] = (run_id, status)
-        if status == RunStatus.RETRYING and next_attempt_at is not None:
-            backoff.add(job_id)
     since = db_now(session) - RATE_WINDOW
+    in_job = col(Run.job_id) == col(Job.job_id)
+    # The newest unfinished run: few rows per job, found by ix_dw_etl_runs_job_status_tick.
+    active = (
+        select(Run.status)
+        .where(in_job, col(Run.status).in_(ACTIVE))
+        .order_by(col(Run.run_id).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    backoff = (
+        select(Run.run_id)
+        .where(
+            in_job,
+            col(Run.status) == RunStatus.RETRYING.value,
+            col(Run.next_attempt_at).is_not(None),
+        )
+        .exists()
+    )
     at = func.coalesce(
         col(RunAttempt.started_at), col(RunAttempt.dispatched_at), col(RunAttempt.ended_at)
     )
     transient = func.sum(case((col(RunAttempt.error_class) == "transient", 1), else_=0))
-    rates = {
-        job_id: (int(n_transient or 0), int(n_all))
-        for job_id, n_transient, n_all in session.exec(
-            select(Run.job_id, transient, func.count())
-            .select_from(RunAttempt)
-            .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
-            .where(col(Run.job_id).in_(ids), col(Run.dry_run).is_(False), at >= since)
-            .group_by(col(Run.job_id))
+    rates = (
+        select(
+            col(Run.job_id).label("job_id"),
+            transient.label("transient"),
+            func.count().label("attempts"),
         )
-    }
+        .select_from(RunAttempt)
+        .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
+        .where(
+            col(Run.job_id).in_(ids),
+            # An attempt happens before its run ends, so a run that ended before the window has
+            # none in it: ix_dw_etl_runs_job_ended skips a job's older runs (most of them).
+            or_(col(Run.ended_at).is_(None), col(Run.ended_at) >= since),
+            col(Run.dry_run).is_(False),
+            at >= since,
+        )
+        .group_by(col(Run.job_id))
+        .subquery()
+    )
+    query = (
+        sa_select(
+            col(Job.job_id),
+            col(Job.last_run_status),
+            col(Job.last_run_duration_s),
+            active,
+            backoff,
+            rates.c.transient,
+            rates.c.attempts,
+        )
+        .outerjoin(rates, rates.c.job_id == col(Job.job_id))
+        .where(col(Job.job_id).in_(ids))
+    )
     return {
         job_id: JobActivity(
             job_id=job_id,
             last_run_status=status,
             last_run_duration_s=duration,
-            active_status=active[job_id][1] if job_id in active else None,
-            backoff=job_id in backoff,
-            transient_attempts=rates.get(job_id, (0, 0))[0],
-            attempts=rates.get(job_id, (0, 0))[1],
+            active_status=active_status,
+            backoff=bool(in_backoff),
+            transient_attempts=int(n_transient or 0),
+            attempts=int(n_all or 0),
         )
-        for job_id, (status, duration) in last.items()
+        for job_id, status, duration, active_status, in_backoff, n_transient, n_all in (
+            session.execute(query)
+        )
     }
 
 
