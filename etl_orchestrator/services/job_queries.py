@@ -53,6 +53,24 @@ OUTCOMES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: What a table row shows of a job: the page reads these, not the whole job (its config, code
+#: references and backoff settings would be read, sent and turned into objects for nothing).
+ROW_COLUMNS = (
+    col(Job.job_id),
+    col(Job.name),
+    col(Job.enabled),
+    col(Job.cron),
+    col(Job.timezone),
+    col(Job.next_run_at),
+    col(Job.last_run_status),
+    col(Job.last_run_duration_s),
+    col(Job.priority),
+    col(Job.tags),
+    col(Job.domain),
+    col(Job.params_schema),
+)
+
+
 @dataclass(frozen=True)
 class JobRow:
     job_id: str
@@ -189,7 +207,8 @@ def filtered_query(
         .where(col(JobDependency.job_id) == col(Job.job_id))
         .scalar_subquery()
     )
-    query = select(Job, deps)
+    # SQLAlchemy's select: SQLModel's is typed for at most four columns.
+    query = sa_select(*ROW_COLUMNS, deps.label("dependencies"))
     if enabled is not None:
         query = query.where(col(Job.enabled) == enabled)
     if last_outcome is not None:
@@ -256,7 +275,7 @@ def _window(
     for segment in segments:
         if len(rows) >= count:
             break
-        rows += list(session.exec(segment().limit(count - len(rows))))
+        rows += list(session.execute(segment().limit(count - len(rows))))
     return rows
 
 
@@ -302,7 +321,7 @@ def list_jobs(
         end = decode_cursor(before, sort, descending)
         rows = _window(session, query, sort, descending, end, limit + 1, backward=True)
         if len(rows) > limit:
-            jobs = [_row(job, count) for job, count in reversed(rows[:limit])]
+            jobs = [_row(row) for row in reversed(rows[:limit])]
             return JobPage(
                 jobs=jobs,
                 next_cursor=_cursor_of(jobs[-1], sort, descending),
@@ -311,7 +330,7 @@ def list_jobs(
         after = None  # fewer than a page before it: that is the first page
     start = None if after is None else decode_cursor(after, sort, descending)
     rows = _window(session, query, sort, descending, start, limit + 1, backward=False)
-    jobs = [_row(job, count) for job, count in rows[:limit]]
+    jobs = [_row(row) for row in rows[:limit]]
     return JobPage(
         jobs=jobs,
         next_cursor=_cursor_of(jobs[-1], sort, descending) if len(rows) > limit else None,
@@ -323,22 +342,23 @@ def _cursor_of(row: JobRow, sort: str, descending: bool) -> str:
     return encode_cursor(sort, descending, getattr(row, sort), row.job_id)
 
 
-def _row(job: Job, dependencies: int) -> JobRow:
-    schema = job.params_schema
+def _row(row: Any) -> JobRow:
+    """A JobRow of one result row of filtered_query (ROW_COLUMNS, then the dependencies)."""
+    schema = row.params_schema
     parameterized = bool(isinstance(schema, dict) and schema.get("properties"))
     return JobRow(
-        job_id=job.job_id,
-        name=job.name,
-        enabled=job.enabled,
-        cron=job.cron,
-        timezone=job.timezone,
-        next_run_at=job.next_run_at,
-        last_run_status=job.last_run_status,
-        last_run_duration_s=job.last_run_duration_s,
-        dependencies=int(dependencies),
-        priority=job.priority,
-        tags=list(job.tags or []),
-        domain=job.domain,
+        job_id=row.job_id,
+        name=row.name,
+        enabled=row.enabled,
+        cron=row.cron,
+        timezone=row.timezone,
+        next_run_at=row.next_run_at,
+        last_run_status=row.last_run_status,
+        last_run_duration_s=row.last_run_duration_s,
+        dependencies=int(row.dependencies),
+        priority=row.priority,
+        tags=list(row.tags or []),
+        domain=row.domain,
         parameterized=parameterized,
     )
 
