@@ -97,12 +97,12 @@ def read_window(query: JobsQuery, *, choices: bool = True) -> _Window:
     window = _Window()
     with session_scope() as session:
         try:
-            page = job_queries.list_jobs(session, **query.list_options())
+            page = job_queries.list_jobs(session, **query.list_options(), with_activity=True)
         except ValueError:
             window.problem = "the page link is invalid or out of date, so the first page is shown"
-            page = job_queries.list_jobs(session, **query.first_page().list_options())
-        found = job_queries.activity(session, [row.job_id for row in page.jobs])
-    window.rows = [table_row(row, found.get(row.job_id)) for row in page.jobs]
+            first = query.first_page().list_options()
+            page = job_queries.list_jobs(session, **first, with_activity=True)
+    window.rows = [table_row(row, page.activity.get(row.job_id)) for row in page.jobs]
     window.next_cursor = page.next_cursor or ""
     window.prev_cursor = page.prev_cursor or ""
     if choices:
