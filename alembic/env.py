@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import etl_orchestrator.models  # noqa: F401  (registers the tables)
 from alembic import context
 from etl_orchestrator.config import get_settings
 from etl_orchestrator.db import make_engine
+from etl_orchestrator.migrations import include_object_for
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -24,6 +26,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=True,
         compare_type=True,
+        include_object=include_object_for(make_url(_url()).get_backend_name()),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -38,6 +41,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=connection.dialect.name == "sqlite",
                 compare_type=True,
+                include_object=include_object_for(connection.dialect.name),
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -61,19 +61,28 @@ def release_redis_db(url: str, name: str) -> bool:
 
 
 @contextmanager
-def private_services(tag: str) -> Iterator[tuple[str, str]]:
-    """Yield (database_url, redis_url) of a fresh database and a free Redis db number."""
-    name = f"etl_bench_{tag}_{uuid.uuid4().hex[:6]}"
+def private_services(
+    tag: str, *, database: str | None = None, keep: bool = False
+) -> Iterator[tuple[str, str]]:
+    """Yield (database_url, redis_url) of a fresh database and a free Redis db number.
+
+    `database` names an existing database to use instead of a fresh one (a bench's earlier seed,
+    kept with `keep`: seeding at full scale takes minutes). Neither is dropped afterwards.
+    """
+    name = database or f"etl_bench_{tag}_{uuid.uuid4().hex[:6]}"
     redis_url = claim_redis_db(name)
     if redis_url is None:
         raise RuntimeError("no free, empty Redis db for the benchmark")
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if database is None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    keep = keep or database is not None
     db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield db_url, redis_url
     finally:
         if not release_redis_db(redis_url, name):
             print(f"warning: the benchmark's Redis db {redis_url} was flushed or taken meanwhile")
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,7 +9,7 @@ Seeds a private PostgreSQL database (`demo seed-scale`), then prints:
   transition committed) until the open table shows it.
 
     .venv/bin/python bench/console.py [--jobs 100000] [--runs 1000000] [--samples 20]
-                                      [--no-browser]
+                                      [--no-browser] [--keep | --reuse DATABASE]
 """
 
 from __future__ import annotations
@@ -132,9 +132,11 @@ def server_side(samples: int) -> list[tuple[str, str, list[float], list[float]]]
             def with_activity(
                 cursor: str | None = cursor, options: dict[str, Any] = options
             ) -> None:
+                # As the page reads it: the rows' activity in the same statement.
                 with session_scope() as session:
-                    page = job_queries.list_jobs(session, after=cursor, limit=PAGE, **options)
-                    job_queries.activity(session, [row.job_id for row in page.jobs])
+                    job_queries.list_jobs(
+                        session, after=cursor, limit=PAGE, with_activity=True, **options
+                    )
 
             results.append(
                 (label, where, time_ms(listed, samples), time_ms(with_activity, samples))
@@ -272,8 +274,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=20, help="timings per figure")
     parser.add_argument("--no-browser", action="store_true", help="server-side figures only")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the seeded database (its name is printed)"
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        help="use a database kept by --keep instead of seeding (migrated to head first)",
+    )
     args = parser.parse_args()
-    with private_services("console") as (db_url, redis_url):
+    with private_services("console", database=args.reuse, keep=args.keep) as (db_url, redis_url):
         os.environ.update(DATABASE_URL=db_url, REDIS_URL=redis_url)
         from sqlalchemy import text
 
@@ -282,20 +292,30 @@ def main() -> None:
         from etl_orchestrator.migrations import upgrade
         from etl_orchestrator.services.users import add_user
 
-        upgrade(db_url)
         began = time.perf_counter()
-        counts = seed_scale(get_engine(db_url), jobs=args.jobs, runs=args.runs)
+        upgrade(db_url)
+        counts = None
+        if args.reuse is None:
+            counts = seed_scale(get_engine(db_url), jobs=args.jobs, runs=args.runs)
         autocommit = get_engine(db_url).execution_options(isolation_level="AUTOCOMMIT")
         with autocommit.connect() as conn:
             conn.execute(text("VACUUM ANALYZE"))
         seeded_s = time.perf_counter() - began
-        with session_scope() as session:
-            add_user(session, username="bench", password=PASSWORD, role="operator")
+        if args.reuse is None:  # a kept database has the bench user already
+            with session_scope() as session:
+                add_user(session, username="bench", password=PASSWORD, role="operator")
         print(f"machine: {machine()}")
-        print(
-            f"seed:    {counts.jobs:,} jobs, {counts.runs:,} runs, {counts.attempts:,} attempts, "
-            f"{counts.logs:,} log lines in {seeded_s:.0f} s (with VACUUM ANALYZE)"
-        )
+        if counts is None:
+            print(
+                f"seed:    reused database {args.reuse} (migrated, VACUUM ANALYZE {seeded_s:.0f} s)"
+            )
+        else:
+            print(
+                f"seed:    {counts.jobs:,} jobs, {counts.runs:,} runs, {counts.attempts:,} "
+                f"attempts, {counts.logs:,} log lines in {seeded_s:.0f} s (with VACUUM ANALYZE)"
+            )
+        if args.keep:
+            print(f"kept:    database {db_url.rsplit('/', 1)[1]} (pass --reuse to use it again)")
         server = server_side(args.samples)
         print(f"\njobs table page read, server side ({args.samples} samples each, ms, page {PAGE})")
         print(

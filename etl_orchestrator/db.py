@@ -6,11 +6,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
@@ -178,6 +178,17 @@ def remember_now(session: Session, raw: datetime | str) -> datetime:
     now = as_utc(datetime.fromisoformat(raw) if isinstance(raw, str) else raw)
     session.info["etl_now"] = now
     return now
+
+
+def db_time_ago(session: Session, window: timedelta) -> ColumnElement[Any]:
+    """The database's clock minus `window`, as an SQL expression: a statement that compares
+    timestamps with it needs no round trip to read the clock first (unlike db_now)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The text form UTCDateTime stores (microseconds always written), so text comparison
+        # orders as time does.
+        ago = f"-{window.total_seconds():.6f} seconds"
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now", literal(ago))
+    return func.now() - literal(window)
 
 
 def is_sqlite(session: Session) -> bool:

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 from alembic import command
 from etl_orchestrator.db import make_engine, session_scope
-from etl_orchestrator.migrations import alembic_config, upgrade
+from etl_orchestrator.migrations import alembic_config, include_object_for, upgrade
 from etl_orchestrator.models import Job
 from tests.conftest import PG_ADMIN
 
@@ -57,7 +57,10 @@ def test_an_empty_database_upgrades_to_head_matching_the_models_and_downgrades_t
     try:
         with engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) >= TABLES
-            diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            context = MigrationContext.configure(
+                conn, opts={"include_object": include_object_for(conn.dialect.name)}
+            )
+            diffs = compare_metadata(context, SQLModel.metadata)
             assert diffs == []
         command.downgrade(alembic_config(empty_db), "base")
         with engine.connect() as conn:

@@ -14,6 +14,9 @@ from etl_orchestrator.timeutil import UTCDateTime, utcnow
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 #: SQLite only auto-increments an INTEGER PRIMARY KEY, so big ids are INTEGER there.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+#: Key of a schema item's `info` marking it as made on PostgreSQL only (its migration skips
+#: SQLite), so schema comparisons on other databases leave it out.
+POSTGRESQL_ONLY = "postgresql_only"
 
 
 def ts_field(*, nullable: bool = True, index: bool = False, default_now: bool = False) -> Any:
@@ -26,4 +29,4 @@ def json_field(*, default_factory: Any = dict) -> Any:
     return Field(default_factory=default_factory, sa_type=JSONType, nullable=False)
 
 
-__all__ = ["BigId", "JSONType", "datetime", "json_field", "ts_field"]
+__all__ = ["POSTGRESQL_ONLY", "BigId", "JSONType", "datetime", "json_field", "ts_field"]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
-from etl_orchestrator.models._types import json_field, ts_field
+from etl_orchestrator.models._types import POSTGRESQL_ONLY, json_field, ts_field
 
 
 class Job(SQLModel, table=True):
@@ -19,6 +19,16 @@ class Job(SQLModel, table=True):
         Index("ix_dw_etl_jobs_last_duration", "last_run_duration_s", "job_id"),
         Index("ix_dw_etl_jobs_priority", "priority", "job_id"),
         Index("ix_dw_etl_jobs_name", "name", "job_id"),
+        # The jobs table's substring search (ILIKE '%…%' on id or name) without a full scan:
+        # trigrams (pg_trgm), PostgreSQL only; SQLite scans, as its databases are small.
+        Index(
+            "ix_dw_etl_jobs_search_trgm",
+            "job_id",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"job_id": "gin_trgm_ops", "name": "gin_trgm_ops"},
+            info={POSTGRESQL_ONLY: True},
+        ).ddl_if(dialect="postgresql"),
     )
 
     job_id: str = Field(primary_key=True, max_length=128)

@@ -18,6 +18,10 @@ class Run(SQLModel, table=True):
         Index("ix_dw_etl_runs_status", "status", "priority", "run_id"),
         Index("ix_dw_etl_runs_batch", "batch_id", "job_id"),
         Index("ix_dw_etl_runs_started", "started_at", "run_id"),
+        # The overview's 24 h counts by status (every open page's poll): an index-only range.
+        Index("ix_dw_etl_runs_queued", "queued_at", "status"),
+        # A job's runs that had attempts in the last 24 h (the jobs table's transient rate).
+        Index("ix_dw_etl_runs_job_ended", "job_id", "ended_at"),
         # The newest real run per upstream job and status, for dependencies outside a batch.
         Index("ix_dw_etl_runs_job_status_tick", "job_id", "status", "scheduled_for"),
         # A cron tick exists once, however many schedulers or restarts see it.

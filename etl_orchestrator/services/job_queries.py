@@ -6,14 +6,13 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     and_,
-    case,
     cast,
     func,
     literal,
@@ -23,10 +22,11 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
-from etl_orchestrator.db import db_now
+from etl_orchestrator.db import db_time_ago
 from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
 from etl_orchestrator.states import FINAL, RunStatus
 from etl_orchestrator.timeutil import as_utc
@@ -50,6 +50,24 @@ OUTCOMES: dict[str, tuple[str, ...]] = {
     "success": (RunStatus.SUCCEEDED.value,),
     "fail": (RunStatus.FAILED.value, RunStatus.UPSTREAM_FAILED.value),
 }
+
+
+#: What a table row shows of a job: the page reads these, not the whole job (its config, code
+#: references and backoff settings would be read, sent and turned into objects for nothing).
+ROW_COLUMNS = (
+    col(Job.job_id),
+    col(Job.name),
+    col(Job.enabled),
+    col(Job.cron),
+    col(Job.timezone),
+    col(Job.next_run_at),
+    col(Job.last_run_status),
+    col(Job.last_run_duration_s),
+    col(Job.priority),
+    col(Job.tags),
+    col(Job.domain),
+    col(Job.params_schema),
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,8 @@ class JobPage:
     jobs: list[JobRow]
     next_cursor: str | None
     prev_cursor: str | None = None
+    #: Each row's JobActivity by job id, when list_jobs was asked for it (with_activity).
+    activity: dict[str, JobActivity] = field(default_factory=dict)
 
 
 def _encode_key(sort: str, value: Any) -> Any:
@@ -188,7 +208,8 @@ def filtered_query(
         .where(col(JobDependency.job_id) == col(Job.job_id))
         .scalar_subquery()
     )
-    query = select(Job, deps)
+    # SQLAlchemy's select: SQLModel's is typed for at most four columns.
+    query = sa_select(*ROW_COLUMNS, deps.label("dependencies"))
     if enabled is not None:
         query = query.where(col(Job.enabled) == enabled)
     if last_outcome is not None:
@@ -255,7 +276,7 @@ def _window(
     for segment in segments:
         if len(rows) >= count:
             break
-        rows += list(session.exec(segment().limit(count - len(rows))))
+        rows += list(session.execute(segment().limit(count - len(rows))))
     return rows
 
 
@@ -272,12 +293,15 @@ def list_jobs(
     after: str | None = None,
     before: str | None = None,
     limit: int = 50,
+    with_activity: bool = False,
 ) -> JobPage:
     """One page of jobs in (sort key, job_id) order, NULL keys last whichever the direction.
 
     Keyset pagination: `after` is the previous page's next_cursor (the page after it), `before`
     a page's prev_cursor (the page before it), never an OFFSET, so a page costs the same however
     deep it is. A page before which fewer than `limit` rows remain is the first page.
+    `with_activity` reads each row's JobActivity in the same statement (the table's page read:
+    a round trip less than activity() after it).
     """
     _check_limit(limit)
     if sort not in SORTS:
@@ -297,47 +321,57 @@ def list_jobs(
         domain=domain,
         search=search,
     )
+    if with_activity:
+        query = query.add_columns(*_activity_columns(session))
     if before is not None:
         end = decode_cursor(before, sort, descending)
         rows = _window(session, query, sort, descending, end, limit + 1, backward=True)
         if len(rows) > limit:
-            jobs = [_row(job, count) for job, count in reversed(rows[:limit])]
+            shown = rows[:limit][::-1]
+            jobs = [_row(row) for row in shown]
             return JobPage(
                 jobs=jobs,
                 next_cursor=_cursor_of(jobs[-1], sort, descending),
                 prev_cursor=_cursor_of(jobs[0], sort, descending),
+                activity=_activities(shown) if with_activity else {},
             )
         after = None  # fewer than a page before it: that is the first page
     start = None if after is None else decode_cursor(after, sort, descending)
     rows = _window(session, query, sort, descending, start, limit + 1, backward=False)
-    jobs = [_row(job, count) for job, count in rows[:limit]]
+    jobs = [_row(row) for row in rows[:limit]]
     return JobPage(
         jobs=jobs,
         next_cursor=_cursor_of(jobs[-1], sort, descending) if len(rows) > limit else None,
         prev_cursor=_cursor_of(jobs[0], sort, descending) if start is not None and jobs else None,
+        activity=_activities(rows[:limit]) if with_activity else {},
     )
+
+
+def _activities(rows: Sequence[Any]) -> dict[str, JobActivity]:
+    return {row.job_id: _activity_of(row) for row in rows}
 
 
 def _cursor_of(row: JobRow, sort: str, descending: bool) -> str:
     return encode_cursor(sort, descending, getattr(row, sort), row.job_id)
 
 
-def _row(job: Job, dependencies: int) -> JobRow:
-    schema = job.params_schema
+def _row(row: Any) -> JobRow:
+    """A JobRow of one result row of filtered_query (ROW_COLUMNS, then the dependencies)."""
+    schema = row.params_schema
     parameterized = bool(isinstance(schema, dict) and schema.get("properties"))
     return JobRow(
-        job_id=job.job_id,
-        name=job.name,
-        enabled=job.enabled,
-        cron=job.cron,
-        timezone=job.timezone,
-        next_run_at=job.next_run_at,
-        last_run_status=job.last_run_status,
-        last_run_duration_s=job.last_run_duration_s,
-        dependencies=int(dependencies),
-        priority=job.priority,
-        tags=list(job.tags or []),
-        domain=job.domain,
+        job_id=row.job_id,
+        name=row.name,
+        enabled=row.enabled,
+        cron=row.cron,
+        timezone=row.timezone,
+        next_run_at=row.next_run_at,
+        last_run_status=row.last_run_status,
+        last_run_duration_s=row.last_run_duration_s,
+        dependencies=int(row.dependencies),
+        priority=row.priority,
+        tags=list(row.tags or []),
+        domain=row.domain,
         parameterized=parameterized,
     )
 
@@ -369,57 +403,85 @@ class JobActivity:
         return self.transient_attempts / self.attempts if self.attempts else None
 
 
-def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]:
-    """JobActivity of each of these jobs (a page's worth: three indexed queries)."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    last = {
-        job_id: (status, duration)
-        for job_id, status, duration in session.exec(
-            select(Job.job_id, Job.last_run_status, Job.last_run_duration_s).where(
-                col(Job.job_id).in_(ids)
-            )
-        )
-    }
-    active: dict[str, tuple[int, str]] = {}
-    backoff: set[str] = set()
-    running = select(Run.job_id, Run.run_id, Run.status, Run.next_attempt_at).where(
-        col(Run.job_id).in_(ids), col(Run.status).in_(ACTIVE)
+def _activity_columns(session: Session) -> list[Any]:
+    """The columns of a JobActivity besides the job's own, as subqueries correlated with the
+    job row: whatever selects jobs gets their activity in the same statement."""
+    since = db_time_ago(session, RATE_WINDOW)
+    in_job = col(Run.job_id) == col(Job.job_id)
+    # The newest unfinished run: few rows per job, found by ix_dw_etl_runs_job_status_tick.
+    active = (
+        sa_select(col(Run.status))
+        .where(in_job, col(Run.status).in_(ACTIVE))
+        .order_by(col(Run.run_id).desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    for job_id, run_id, status, next_attempt_at in session.exec(running):
-        assert run_id is not None
-        if job_id not in active or run_id > active[job_id][0]:
-            active[job_id] = (run_id, status)
-        if status == RunStatus.RETRYING and next_attempt_at is not None:
-            backoff.add(job_id)
-    since = db_now(session) - RATE_WINDOW
+    # A LIMIT 1 subquery, not EXISTS: PostgreSQL may run an EXISTS once for every job (hashed)
+    # and read all retrying runs (~30,000 at 1M runs) to show 50 rows.
+    backoff = (
+        sa_select(literal(True))
+        .where(
+            in_job,
+            col(Run.status) == RunStatus.RETRYING.value,
+            col(Run.next_attempt_at).is_not(None),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
     at = func.coalesce(
         col(RunAttempt.started_at), col(RunAttempt.dispatched_at), col(RunAttempt.ended_at)
     )
-    transient = func.sum(case((col(RunAttempt.error_class) == "transient", 1), else_=0))
-    rates = {
-        job_id: (int(n_transient or 0), int(n_all))
-        for job_id, n_transient, n_all in session.exec(
-            select(Run.job_id, transient, func.count())
+
+    def attempts(*only: ColumnElement[bool]) -> Any:
+        return (
+            sa_select(func.count())
             .select_from(RunAttempt)
             .join(Run, col(Run.run_id) == col(RunAttempt.run_id))
-            .where(col(Run.job_id).in_(ids), col(Run.dry_run).is_(False), at >= since)
-            .group_by(col(Run.job_id))
+            .where(
+                in_job,
+                # An attempt happens before its run ends, so a run that ended before the window
+                # has none in it: ix_dw_etl_runs_job_ended skips a job's older runs (most).
+                or_(col(Run.ended_at).is_(None), col(Run.ended_at) >= since),
+                col(Run.dry_run).is_(False),
+                at >= since,
+                *only,
+            )
+            .scalar_subquery()
         )
-    }
-    return {
-        job_id: JobActivity(
-            job_id=job_id,
-            last_run_status=status,
-            last_run_duration_s=duration,
-            active_status=active[job_id][1] if job_id in active else None,
-            backoff=job_id in backoff,
-            transient_attempts=rates.get(job_id, (0, 0))[0],
-            attempts=rates.get(job_id, (0, 0))[1],
-        )
-        for job_id, (status, duration) in last.items()
-    }
+
+    return [
+        active.label("active_status"),
+        backoff.label("backoff"),
+        attempts(col(RunAttempt.error_class) == "transient").label("transient_attempts"),
+        attempts().label("attempts"),
+    ]
+
+
+def _activity_of(row: Any) -> JobActivity:
+    """The JobActivity of a result row that has _activity_columns and the job's last run."""
+    return JobActivity(
+        job_id=row.job_id,
+        last_run_status=row.last_run_status,
+        last_run_duration_s=row.last_run_duration_s,
+        active_status=row.active_status,
+        backoff=bool(row.backoff),
+        transient_attempts=int(row.transient_attempts or 0),
+        attempts=int(row.attempts or 0),
+    )
+
+
+def activity(session: Session, job_ids: Sequence[str]) -> dict[str, JobActivity]:
+    """JobActivity of each of these jobs (a page's worth) in one statement."""
+    ids = sorted(set(job_ids))
+    if not ids:
+        return {}
+    query = sa_select(
+        col(Job.job_id),
+        col(Job.last_run_status),
+        col(Job.last_run_duration_s),
+        *_activity_columns(session),
+    ).where(col(Job.job_id).in_(ids))
+    return {row.job_id: _activity_of(row) for row in session.execute(query)}
 
 
 def job_count(session: Session) -> int:

@@ -14,8 +14,9 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -32,6 +33,8 @@ WATCH_TTL_S = 3600
 #: Set (with WATCH_TTL_S) while someone has a dependency graph open, so statuses are refreshed.
 WATCHED_DAG = "etl:web:watched-dag"
 THROTTLE_PREFIX = "etl:web:throttle:"
+#: Jobs whose runs changed and that no jobs table refresh has read yet (a set per group).
+DIRTY_JOBS_PREFIX = "etl:web:dirty-jobs:"
 VIEW_INTERVAL_MS = 1000
 #: The jobs tables' view: a worker's status change should reach an open table within 500 ms.
 JOBS_INTERVAL_MS = 250
@@ -98,6 +101,12 @@ def throttle_key(group: str, view: str) -> str:
     return f"{THROTTLE_PREFIX}{group}:{view}"
 
 
+def dirty_jobs_key(group: str) -> str:
+    """Shared by the group's consumers: whichever refreshes the jobs tables next takes every
+    worker's changed jobs, so a change waits for one throttle turn, not one per worker."""
+    return f"{DIRTY_JOBS_PREFIX}{group}"
+
+
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -130,7 +139,10 @@ class LiveUpdater:
         self._overview_dirty = False
         self._dirty_runs: set[int] = set()
         self._dag_dirty = False
+        #: Changed jobs read from the stream, not yet added to the group's shared set.
         self._dirty_jobs: set[str] = set()
+        #: This consumer added jobs to the shared set that may still be waiting there.
+        self._jobs_pending = False
 
     async def ensure_group(self) -> None:
         try:
@@ -202,6 +214,13 @@ class LiveUpdater:
             # Acknowledged at once: a view missed by a crash is refreshed by the next event or
             # the periodic refresh; the database, not this stream, is the truth.
             await self._redis.xack(EVENTS_STREAM, self._group, *ids)
+        if self._dirty_jobs and getattr(self._sink, "jobs", None) is not None:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.sadd(dirty_jobs_key(self._group), *self._dirty_jobs)
+            pipe.expire(dirty_jobs_key(self._group), WATCH_TTL_S)
+            await pipe.execute()
+            self._dirty_jobs.clear()
+            self._jobs_pending = True
         return len(ids)
 
     async def _claim(self, view: str, interval_ms: int) -> int:
@@ -211,6 +230,10 @@ class LiveUpdater:
             return 0
         wait = int(await self._redis.pttl(key))
         return max(wait, 1)
+
+    async def _dirty_count(self, key: str) -> int:
+        # redis-py types a command as sync or async; this client is the asyncio one.
+        return int(await cast("Awaitable[int]", self._redis.scard(key)))
 
     async def _watched(self, run_ids: set[int]) -> set[int]:
         pipe = self._redis.pipeline(transaction=False)
@@ -230,18 +253,23 @@ class LiveUpdater:
 
         # First: the jobs tables have the tightest target (a status change in 500 ms).
         jobs_sink = getattr(self._sink, "jobs", None)
-        if self._dirty_jobs and jobs_sink is not None:
-            wait = await self._claim("jobs", JOBS_INTERVAL_MS)
-            if wait:
+        if self._jobs_pending and jobs_sink is not None:
+            dirty = dirty_jobs_key(self._group)
+            if not await self._dirty_count(dirty):
+                self._jobs_pending = False  # another consumer refreshed them: keep the turn free
+            elif wait := await self._claim("jobs", JOBS_INTERVAL_MS):
                 due_in(wait)
             else:
-                batch = set(sorted(self._dirty_jobs)[:MAX_JOBS_PER_REFRESH])
-                self._dirty_jobs -= batch
-                await jobs_sink(batch)
-                if self._dirty_jobs:
+                taken = await cast(
+                    "Awaitable[list[bytes] | None]", self._redis.spop(dirty, MAX_JOBS_PER_REFRESH)
+                )
+                batch = {job_id.decode() for job_id in taken or []}
+                if batch:
+                    await jobs_sink(batch)
+                if await self._dirty_count(dirty):
                     due_in(JOBS_INTERVAL_MS)
-        elif jobs_sink is None:
-            self._dirty_jobs.clear()
+                else:
+                    self._jobs_pending = False
         if self._overview_dirty:
             wait = await self._claim("overview", VIEW_INTERVAL_MS)
             if wait:

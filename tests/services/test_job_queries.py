@@ -296,3 +296,24 @@ def test_activity_counts_transient_attempts_of_real_runs_in_24_h_and_sees_backof
     assert found["calm"].transient_rate is None
     assert found["idle"].last_run_status == "succeeded"
     assert found["idle"].active_status is None
+    # The table's page read gets the same activity in the same statement as its rows.
+    with session_scope() as session:
+        page = job_queries.list_jobs(session, with_activity=True)
+    assert page.activity == found
+
+
+def test_a_page_read_with_activity_has_it_for_its_rows_either_way(jobs: list[Job]) -> None:
+    with session_scope() as session:
+        first = job_queries.list_jobs(session, sort="name", limit=7, with_activity=True)
+        second = job_queries.list_jobs(
+            session, sort="name", limit=7, after=first.next_cursor, with_activity=True
+        )
+        back = job_queries.list_jobs(
+            session, sort="name", limit=7, before=second.prev_cursor, with_activity=True
+        )
+        plain = job_queries.list_jobs(session, sort="name", limit=7)
+    for page in (first, second, back):
+        assert list(page.activity) == [row.job_id for row in page.jobs]
+    assert back.jobs == first.jobs
+    assert back.activity == first.activity
+    assert plain.activity == {}

@@ -48,3 +48,21 @@ async def test_a_sink_without_jobs_is_not_asked(make_updater: MakeUpdater) -> No
     await drain(updater, expected=1)
     await updater.flush()
     assert [c.statuses for c in sink.overviews] == [[(1, "job1", "running")]]
+
+
+async def test_one_refresh_takes_the_jobs_every_worker_read(make_updater: MakeUpdater) -> None:
+    first, _ = make_updater("w1")
+    second, _ = make_updater("w2")
+    sink = JobsRecorder()
+    first._sink = second._sink = sink
+    await first.ensure_group()
+    publish((1, "running"))
+    await drain(first, expected=1)
+    publish((2, "running"))
+    await drain(second, expected=1)
+    await first.flush()
+    assert sink.jobs_calls == [{"job1", "job2"}]
+    # Nothing is left for the other worker: it does not refresh job2 a second time.
+    time_passes("jobs")
+    await second.flush()
+    assert sink.jobs_calls == [{"job1", "job2"}]

@@ -91,20 +91,22 @@ def _choices() -> tuple[list[str], list[str]]:
     return found
 
 
-def read_window(query: JobsQuery) -> _Window:
-    """The page of jobs the view asks for, with each row's activity (blocking: use a thread)."""
+def read_window(query: JobsQuery, *, choices: bool = True) -> _Window:
+    """The page of jobs the view asks for, with each row's activity, and the filters' choices
+    unless `choices` is False (blocking: use a thread)."""
     window = _Window()
     with session_scope() as session:
         try:
-            page = job_queries.list_jobs(session, **query.list_options())
+            page = job_queries.list_jobs(session, **query.list_options(), with_activity=True)
         except ValueError:
             window.problem = "the page link is invalid or out of date, so the first page is shown"
-            page = job_queries.list_jobs(session, **query.first_page().list_options())
-        found = job_queries.activity(session, [row.job_id for row in page.jobs])
-    window.rows = [table_row(row, found.get(row.job_id)) for row in page.jobs]
+            first = query.first_page().list_options()
+            page = job_queries.list_jobs(session, **first, with_activity=True)
+    window.rows = [table_row(row, page.activity.get(row.job_id)) for row in page.jobs]
     window.next_cursor = page.next_cursor or ""
     window.prev_cursor = page.prev_cursor or ""
-    window.domains, window.tags = _choices()
+    if choices:
+        window.domains, window.tags = _choices()
     return window
 
 
@@ -204,17 +206,18 @@ class JobsState(rx.State):
         self.tag_filter, self.domain_filter = query.tag, query.domain
         self.search, self.filtered = query.search, query.filtered
 
-    async def _read(self) -> None:
+    async def _read(self, *, choices: bool = True) -> None:
+        """Read the view's window; `choices=False` keeps the filters' choices as they are."""
         at = now_ms()
         try:
-            window = await asyncio.to_thread(read_window, self._query)
+            window = await asyncio.to_thread(read_window, self._query, choices=choices)
         except DB_DOWN:
             self.db_error, self.loaded = DB_DOWN_TEXT, True
             return
         self.db_error = ""
         self.rows, self.read_at = window.rows, at
         self.next_cursor, self.prev_cursor = window.next_cursor, window.prev_cursor
-        if (self.domains, self.tags) != (window.domains, window.tags):
+        if choices and (self.domains, self.tags) != (window.domains, window.tags):
             self.domains, self.tags = window.domains, window.tags
         if window.problem:
             said = self.notice.rstrip(".") + "; " if self.notice else ""
@@ -250,7 +253,9 @@ class JobsState(rx.State):
         self._show_query(query)
         self.selected = []
         self.notice = ""
-        await self._read()
+        # The filters' choices do not change with the page, order or filter: the page load and
+        # the polls keep them fresh, so a page change does not pay for reading them.
+        await self._read(choices=False)
         method = "replaceState" if replace else "pushState"
         return rx.call_script(f"window.history.{method}(null, '', {json.dumps(query.url())})")
 
