@@ -1,17 +1,15 @@
-// The dependency graph's frame: fetches the graph from GET /api/dag as soon as it mounts, while
-// React.lazy fetches React Flow's chunk (dag_flow_impl.jsx) at the same time, so neither waits
+// The dependency graph's frame: fetches the graph from GET /api/dag as soon as it mounts, and
+// React Flow's chunk (dag_flow_impl.jsx, a dynamic import) at the same time, so neither waits
 // for the websocket, the state's hydration or an on_load event. Both happen only where a graph
 // is shown (the job page mounts this in its DAG tab only).
 //
 // Props: job and whole (the job page passes both; the /dag pages pass neither, and the job, if
 // any, comes from the route's job_id), statuses and blocked (DagFeed's live maps), colorMode,
 // and children (the legend, shown between the summary and the canvas).
-import React, { lazy, Suspense, useEffect, useMemo, useState } from "react";
+import React, { useEffect, useMemo, useState } from "react";
 import { useParams } from "react-router";
 import "./dag_flow.css";
 
-const loadImpl = () => import("./dag_flow_impl.jsx");
-const DagFlowImpl = lazy(loadImpl);
 
 function graphUrl(job, whole) {
   return whole ? "/api/dag" : `/api/dag?job=${encodeURIComponent(job)}`;
@@ -52,6 +50,28 @@ function useGraph(url) {
   return [graph, failure];
 }
 
+// Not React.lazy: a Suspense boundary that has shown its fallback holds the content back for up
+// to 300 ms more once it is ready (React's reveal throttle), and lazy would start the download
+// only when the graph is in. The import is shared: later mounts get the module at once.
+let flowModule = null;
+const flowImport = () => import("./dag_flow_impl.jsx");
+
+function useFlowModule() {
+  const [component, setComponent] = useState(() => flowModule && flowModule.default);
+  useEffect(() => {
+    if (component) return undefined;
+    let live = true;
+    flowImport().then((module) => {
+      flowModule = module;
+      if (live) setComponent(() => module.default);
+    });
+    return () => {
+      live = false;
+    };
+  }, [component]);
+  return component;
+}
+
 export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) {
   const params = useParams();
   const fromRoute = job === undefined;
@@ -60,11 +80,7 @@ export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) 
   // The job page knows its job only once its state has loaded: no request before that.
   const url = wholeGraph || jobId ? graphUrl(jobId, wholeGraph) : "";
   const [graph, failure] = useGraph(url);
-  // React Flow's chunk downloads while the graph does (React.lazy would start it only once
-  // the graph is in and DagFlowImpl first renders).
-  useEffect(() => {
-    loadImpl();
-  }, []);
+  const DagFlowImpl = useFlowModule();
   const label = wholeGraph
     ? "Dependency graph of the whole pipeline"
     : `Dependency graph of ${jobId}`;
@@ -85,23 +101,21 @@ export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) 
     );
   }
   const loading = <p className="etl-dag-loading" role="status">Loading the graph…</p>;
-  if (!graph) return loading;
+  if (!graph || !DagFlowImpl) return loading;
   return (
     <div className="etl-dag-view">
       <p className="etl-dag-summary" id="dag-summary">{summary}</p>
       {children}
       <div className="etl-dag-frame">
-        <Suspense fallback={loading}>
-          <DagFlowImpl
-            nodes={graph.nodes}
-            edges={graph.edges}
-            bands={graph.bands}
-            statuses={statuses}
-            blocked={blocked}
-            colorMode={colorMode}
-            label={label}
-          />
-        </Suspense>
+        <DagFlowImpl
+          nodes={graph.nodes}
+          edges={graph.edges}
+          bands={graph.bands}
+          statuses={statuses}
+          blocked={blocked}
+          colorMode={colorMode}
+          label={label}
+        />
       </div>
     </div>
   );
