@@ -12,9 +12,10 @@ from etl_orchestrator.jobs.registry import load_jobs
 from etl_orchestrator.jobs.sync import sync_jobs
 from etl_orchestrator.timeutil import utcnow
 from etl_orchestrator.ui.components import dag_view
-from etl_orchestrator.ui.components.dag_view import MAX_JOB_ID, DagState
+from etl_orchestrator.ui.components.dag_view import DagState
 from etl_orchestrator.ui.state import DagFeed
 from etl_orchestrator.web import sessions
+from etl_orchestrator.web.dag_views import MAX_JOB_ID
 from tests.web.conftest import MakeUser
 
 
