@@ -58,18 +58,24 @@ const flowImport = () => import("./dag_flow_impl.jsx");
 
 function useFlowModule() {
   const [component, setComponent] = useState(() => flowModule && flowModule.default);
+  const [failure, setFailure] = useState("");
   useEffect(() => {
     if (component) return undefined;
     let live = true;
-    flowImport().then((module) => {
-      flowModule = module;
-      if (live) setComponent(() => module.default);
-    });
+    flowImport().then(
+      (module) => {
+        flowModule = module;
+        if (live) setComponent(() => module.default);
+      },
+      (error) => {
+        if (live) setFailure(`The graph's code could not be loaded: ${error.message}`);
+      },
+    );
     return () => {
       live = false;
     };
   }, [component]);
-  return component;
+  return [component, failure];
 }
 
 export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) {
@@ -79,8 +85,8 @@ export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) 
   const wholeGraph = fromRoute ? !jobId : Boolean(whole);
   // The job page knows its job only once its state has loaded: no request before that.
   const url = wholeGraph || jobId ? graphUrl(jobId, wholeGraph) : "";
-  const [graph, failure] = useGraph(url);
-  const DagFlowImpl = useFlowModule();
+  const [graph, graphFailure] = useGraph(url);
+  const [DagFlowImpl, moduleFailure] = useFlowModule();
   const label = wholeGraph
     ? "Dependency graph of the whole pipeline"
     : `Dependency graph of ${jobId}`;
@@ -92,7 +98,7 @@ export function DagFlow({ job, whole, statuses, blocked, colorMode, children }) 
     [graph],
   );
 
-  const problem = failure || (graph && graph.problem);
+  const problem = graphFailure || moduleFailure || (graph && graph.problem);
   if (problem) {
     return (
       <div className="etl-dag-problem">
