@@ -1,11 +1,11 @@
 // React Flow (@xyflow/react 12) for the console's dependency graph.
 //
-// Props: nodes ({job_id, name, level, status, blocked_by, enabled, x, y, focus, upstreams}),
+// Props: nodes ({job_id, level, status, blocked_by, enabled, x, y, focus, upstreams}),
 // edges ({source, target, dep_type}), bands ({level, x, top, bottom, count}) for the level
 // columns, and two small live maps merged into the nodes: statuses (job -> status) and
 // blocked (job -> "x, y"), so a status change never resends the graph's structure.
 // React Flow keeps its own node state (measured sizes feed the minimap and fitView), synced
-// from the props in effects.
+// from the props in effects. Its styles (dag_flow.css) come with the frame, dag_flow.jsx.
 import React, { memo, useEffect, useMemo } from "react";
 import {
   Background,
@@ -23,7 +23,6 @@ import {
 } from "@xyflow/react";
 import { Link } from "react-router";
 import "@xyflow/react/dist/style.css";
-import "./dag_flow.css";
 
 // Status glyphs: the status is always written out too; the glyph and colour only help.
 const ICONS = {

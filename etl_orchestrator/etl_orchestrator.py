@@ -21,7 +21,14 @@ from etl_orchestrator.ui.pages import (
     signin,
     status,
 )
-from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes, metrics_route
+from etl_orchestrator.web import (
+    api,
+    audit_routes,
+    auth_routes,
+    dag_route,
+    log_routes,
+    metrics_route,
+)
 from etl_orchestrator.web.gate import SessionGate
 from etl_orchestrator.web.live import run_updater
 
@@ -45,6 +52,7 @@ app = rx.App(
                 *auth_routes.routes,
                 *api.routes,
                 *audit_routes.routes,
+                *dag_route.routes,
                 *log_routes.routes,
                 *metrics_route.routes,
             ]

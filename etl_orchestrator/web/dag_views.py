@@ -24,6 +24,8 @@ from etl_orchestrator.models import Job, JobDependency, Run
 from etl_orchestrator.states import FINAL, RunStatus
 
 NEVER = "never"
+#: Longest job id the jobs table holds; anything longer cannot be a job.
+MAX_JOB_ID = 128
 #: An upstream in one of these states blocks its `success` dependents.
 BLOCKING = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.UPSTREAM_FAILED})
 #: How an upstream_failed run's detail names the upstreams that failed it (dispatch.py).

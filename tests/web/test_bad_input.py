@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from etl_orchestrator.web import api, audit_routes, auth_routes, log_routes, metrics_route
+from etl_orchestrator.web import (
+    api,
+    audit_routes,
+    auth_routes,
+    dag_route,
+    log_routes,
+    metrics_route,
+)
 from etl_orchestrator.web.gate import SessionGate
 from tests.web.conftest import TEST_ORIGIN, MakeUser, sign_in
 
@@ -104,6 +111,7 @@ async def console_client(base_url: str, make_user: MakeUser) -> AsyncIterator[ht
             *auth_routes.routes,
             *api.routes,
             *audit_routes.routes,
+            *dag_route.routes,
             *log_routes.routes,
             *metrics_route.routes,
         ],
@@ -129,6 +137,22 @@ async def test_fuzzed_log_routes_answer_404_or_400_never_5xx(
             response.status_code, response.text, response.headers.get("content-type", "")
         )
         assert response.status_code in (400, 404), response.text[:300]
+
+
+@FUZZ
+@given(job=TEXT)
+async def test_fuzzed_graph_requests_are_answered_never_5xx(
+    console_client: httpx.AsyncClient, job: str
+) -> None:
+    try:
+        response = await console_client.get("/api/dag", params={"job": job})
+    except httpx.InvalidURL:
+        return  # too long for the client to send: nothing reaches the server
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["problem"] or not job
 
 
 @FUZZ

@@ -1,10 +1,10 @@
 """The interactive dependency graph (React Flow) of a job or of the whole pipeline.
 
-The job page mounts `dag_view()` and sends `DagState.load(job_id, whole)` (whole: the whole
-pipeline instead of the job with its upstream and downstream). The graph's structure lives in
-DagState (sent once per load); statuses come from the shared DagFeed, which the live task
-refreshes, and the browser merges them into the nodes. React Flow's code is fetched only when
-the graph is shown (assets/dag_flow.jsx lazy-loads assets/dag_flow_impl.jsx).
+`dag_view()` mounts assets/dag_flow.jsx, which fetches the graph's structure from GET /api/dag
+(web/dag_route.py) and React Flow's lazily loaded code (assets/dag_flow_impl.jsx) together as
+soon as the page starts. Statuses come from the shared DagFeed, which the live task refreshes,
+and the browser merges them into the nodes; `DagState.load(job_id, whole)` links the client to
+it (and names the job for the page's heading).
 """
 
 # Reflex types its component constructors as returning Any.
@@ -13,18 +13,13 @@ the graph is shown (assets/dag_flow.jsx lazy-loads assets/dag_flow_impl.jsx).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
-from typing import Any
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from etl_orchestrator.db import session_scope
 from etl_orchestrator.ui.state import DagFeed, join_dag, signed_in, signin_redirect
-from etl_orchestrator.web import dag_views
+from etl_orchestrator.web.dag_views import MAX_JOB_ID
 
-#: Longest job id the jobs table holds; anything longer cannot be a job.
-MAX_JOB_ID = 128
 #: The statuses the legend explains, with the symbol the graph draws beside each.
 LEGEND = (
     ("✓", "succeeded"),
@@ -41,58 +36,31 @@ LEGEND = (
 
 
 class DagFlow(rx.Component):
-    """assets/dag_flow.jsx: React Flow behind React.lazy, with the console's node and edge."""
+    """assets/dag_flow.jsx: the graph fetched from /api/dag, React Flow behind React.lazy."""
 
     library = rx.asset("dag_flow.jsx").importable_path
     tag = "DagFlow"
     lib_dependencies: list[str] = ["@xyflow/react@12.12.1"]
 
-    nodes: rx.Var[list[dict[str, Any]]]
-    edges: rx.Var[list[dict[str, Any]]]
-    bands: rx.Var[list[dict[str, Any]]]
+    #: Both unset on the /dag pages: the job (if any) is the route's job_id.
+    job: rx.Var[str]
+    whole: rx.Var[bool]
     statuses: rx.Var[dict[str, str]]
     blocked: rx.Var[dict[str, str]]
     color_mode: rx.Var[str]
-    label: rx.Var[str]
-
-
-def _read(job_id: str, whole: bool) -> dag_views.DagGraph:
-    with session_scope() as session:
-        return dag_views.read_graph(session, job_id, whole=whole)
 
 
 class DagState(rx.State):
     job_id: rx.Field[str] = rx.field("")
     whole: rx.Field[bool] = rx.field(False)
-    loaded: rx.Field[bool] = rx.field(False)
-    problem: rx.Field[str] = rx.field("")
-    nodes: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
-    edges: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
-    bands: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=list)
 
     async def load(self, job_id: str, whole: bool) -> EventSpec | None:
         """Any client can send this with anything: the session is checked, the input coerced."""
         if await asyncio.to_thread(signed_in, self) is None:
             return signin_redirect(self)
         self.job_id, self.whole = str(job_id or "")[:MAX_JOB_ID], bool(whole)
-        graph = await asyncio.to_thread(_read, self.job_id, self.whole)
-        self.problem = graph.problem
-        self.nodes = [asdict(node) for node in graph.nodes]
-        self.edges = [asdict(edge) for edge in graph.edges]
-        self.bands = [asdict(band) for band in graph.bands]
-        self.loaded = True
-        if self.nodes:  # statuses only matter with a graph to put them on
-            await join_dag(self)
+        await join_dag(self)
         return None
-
-    @rx.var
-    def summary(self) -> str:
-        levels = len(self.bands)
-        jobs = len(self.nodes)
-        return (
-            f"{jobs} {'job' if jobs == 1 else 'jobs'} in {levels} "
-            f"{'level' if levels == 1 else 'levels'}, {len(self.edges)} dependencies"
-        )
 
 
 def _legend() -> rx.Component:
@@ -126,43 +94,17 @@ def _legend() -> rx.Component:
     )
 
 
-def dag_view() -> rx.Component:
+def dag_view(job: rx.Var[str] | None = None, whole: rx.Var[bool] | None = None) -> rx.Component:
+    """The graph of `job` (or the whole pipeline when `whole`); on the /dag pages, leave both
+    unset: the graph then follows the route, known before any state has loaded."""
+    route = {} if job is None else {"job": job, "whole": whole}
     return rx.box(
-        rx.cond(
-            DagState.problem,
-            rx.callout(DagState.problem, icon="triangle_alert", color_scheme="orange"),
-            rx.cond(
-                DagState.loaded,
-                rx.vstack(
-                    rx.text(DagState.summary, size="2", id="dag-summary"),
-                    _legend(),
-                    rx.box(
-                        DagFlow.create(
-                            nodes=DagState.nodes,
-                            edges=DagState.edges,
-                            bands=DagState.bands,
-                            statuses=DagFeed.statuses,
-                            blocked=DagFeed.blocked,
-                            color_mode=rx.color_mode_cond("light", "dark"),
-                            label=rx.cond(
-                                DagState.whole,
-                                "Dependency graph of the whole pipeline",
-                                "Dependency graph of " + DagState.job_id,
-                            ),
-                        ),
-                        # React Flow fills its parent, so the parent needs a height.
-                        height="70vh",
-                        min_height="420px",
-                        width="100%",
-                        border="1px solid var(--gray-6)",
-                        border_radius="var(--radius-3)",
-                        overflow="hidden",
-                    ),
-                    spacing="3",
-                    width="100%",
-                ),
-                rx.text("Loading the graph…", role="status"),
-            ),
+        DagFlow.create(
+            _legend(),
+            statuses=DagFeed.statuses,
+            blocked=DagFeed.blocked,
+            color_mode=rx.color_mode_cond("light", "dark"),
+            **route,
         ),
         id="dag-view",
         width="100%",

@@ -255,7 +255,10 @@ def _tabs() -> rx.Component:
                     align="center",
                     spacing="2",
                 ),
-                dag_view(),
+                dag_view(
+                    job=JobPageState.job.job_id,  # type: ignore[attr-defined]
+                    whole=JobPageState.whole_dag,
+                ),
                 width="100%",
             ),
             value="dag",

@@ -104,6 +104,24 @@ def test_a_jobs_graph_holds_its_upstream_and_downstream_only(
     }
     assert all(levels[job_id] == str(demo[job_id]) for job_id in levels)
     assert edges == {edge for edge in db_edges() if edge[0] in levels and edge[1] in levels}
+    # A job that is not declared is explained instead of drawn.
+    page.goto(f"{console.base}/dag/no_such_job")
+    expect(page.get_by_text("There is no declared job 'no_such_job'.")).to_be_visible()
+    expect(page.locator("[data-job]")).to_have_count(0)
+
+
+def test_the_job_pages_dag_tab_shows_its_graph_and_the_whole_pipeline_on_request(
+    page: Page, console: Console, make_user: MakeUser, demo: dict[str, int]
+):
+    sign_in(page, console, make_user("viewer"), "/jobs/stg_orders?tab=dag")
+    expect(page.locator('[data-job="stg_orders"]')).to_have_attribute("aria-current", "page")
+    levels, edges = shown_graph(page, 7)
+    expect(page.locator("#dag-summary")).to_have_text(
+        f"7 jobs in {len(set(levels.values()))} levels, {len(edges)} dependencies"
+    )
+    page.locator("#dag-whole").click()
+    expect(page.locator("[data-job]")).to_have_count(len(demo))
+    expect(page.locator('[data-job="stg_orders"]')).not_to_have_attribute("aria-current", "page")
 
 
 def test_a_failed_upstream_marks_its_dependents_blocked_as_it_happens(
