@@ -102,6 +102,12 @@ def serious_violations(page: Page, axe: Path, within: str = "") -> list[dict[str
     """axe's serious and critical findings on the page, or only inside the `within` selector
     (an open modal dialog: the page behind it is hidden from assistive technology meanwhile)."""
     page.mouse.move(0, 0)  # hover colours are not what a page looks like at rest
+    # Nor are colours mid-transition: a dialog still fading in failed the contrast check once.
+    page.wait_for_function(
+        """() => document.getAnimations().every(a => a.playState !== 'running'
+               || a.effect?.getComputedTiming().iterations === Infinity)""",
+        timeout=5000,
+    )
     page.add_script_tag(path=str(axe))
     result = page.evaluate(
         """async (within) => await axe.run(within ? document.querySelector(within) : document, {
