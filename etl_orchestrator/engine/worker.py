@@ -43,6 +43,7 @@ HEARTBEAT_S = 5.0
 MAX_JOBS = MAX_PARALLEL_JOBS + 44
 POLL_DELAY_S = 0.05
 REDIS_RETRY_S = 0.5
+MAX_REDIS_RETRY_S = 5.0
 #: arq's start check, made atomic in one script: not already in progress, still queued -> mark it.
 _TAKE_JOB = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
@@ -51,7 +52,6 @@ if not score then return false end
 redis.call('PSETEX', KEYS[1], ARGV[2], '1')
 return score
 """
-MAX_REDIS_RETRY_S = 5.0
 
 
 async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
