@@ -16,9 +16,10 @@ Catch-up (`dw_etl_jobs.catchup`), for the ticks in [next_run_at, now] after down
 A tick exists once however many schedulers see it: the partial unique index
 uq_dw_etl_runs_tick (job_id, scheduled_for) WHERE trigger='schedule' refuses a second batch,
 and each tick is tried in its own SAVEPOINT so a duplicate only rolls itself back. Scheduled
-runs take the defaults of the job's params model; a job whose params have required fields
-cannot run on a schedule, so its ticks are skipped with a warning and an audit row
-(action ``schedule.skip``, outcome ``refused``).
+runs take the defaults of the job's params model (a cron job whose params have required
+fields is refused when the jobs are declared); if the defaults still fail the model's checks,
+its ticks are skipped with a warning and an audit row (action ``schedule.skip``, outcome
+``refused``).
 """
 
 from __future__ import annotations

@@ -119,6 +119,15 @@ def _schedule_problems(spec: JobSpec) -> list[str]:
         validate_timezone(spec.timezone)
     except CronError as error:
         problems.append(f"job {spec.id!r}: {error}")
+    if spec.cron and spec.params is not None:
+        required = [name for name, field in spec.params.model_fields.items() if field.is_required()]
+        if required:
+            # Every tick would be skipped: a scheduled run takes the model's defaults.
+            problems.append(
+                f"job {spec.id!r} runs on cron {spec.cron!r} but its params model requires "
+                f"{', '.join(required)}: a scheduled run takes the model's defaults, so give "
+                "these fields defaults or run the job without a cron"
+            )
     return problems
 
 
@@ -139,7 +148,8 @@ def validate(
     """Check the jobs as a whole and return them by id, or raise DeclarationProblems listing all.
 
     Checked: duplicate ids, unknown or repeated upstreams, dependency cycles, cron expressions,
-    timezones, and that each params model has a JSON Schema. `earlier_problems` (failed
+    timezones, cron jobs whose params have required fields, and that each params model has a
+    JSON Schema. `earlier_problems` (failed
     imports) are reported first; when there are any, unknown-upstream checks are skipped
     because the module that failed may declare those jobs.
     """

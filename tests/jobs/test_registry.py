@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -151,6 +152,21 @@ def test_invalid_cron_and_timezone_name_the_job():
         "job 'nightly': invalid cron '0 25 * * *': hour must be 0-23, got '25'",
         "job 'berlin': unknown timezone 'Berlin': use an IANA name such as "
         "'Europe/Berlin' or 'UTC'",
+    ]
+
+
+def test_a_cron_job_whose_params_have_required_fields_is_refused():
+    class Window(BaseModel):
+        day: date
+        region: str
+        full: bool = False
+
+    with pytest.raises(DeclarationProblems) as info:
+        validate([spec("nightly", cron="0 2 * * *", params=Window), spec("adhoc", params=Window)])
+    assert info.value.problems == [
+        "job 'nightly' runs on cron '0 2 * * *' but its params model requires day, region: a "
+        "scheduled run takes the model's defaults, so give these fields defaults or run the job "
+        "without a cron"
     ]
 
 
