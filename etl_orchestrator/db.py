@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -166,10 +166,14 @@ def db_now(session: Session, *, fresh: bool = False) -> datetime:
     return remember_now(session, session.execute(select(db_clock(session))).scalar_one())
 
 
+#: How UTCDateTime stores a moment in SQLite (microseconds always written): text sorts as time.
+_SQLITE_TS = "%Y-%m-%d %H:%M:%f"
+
+
 def db_clock(session: Session) -> ColumnElement[Any]:
     """The database clock as a column, to read it along with a query the caller makes anyway."""
     if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", "now")
+        return func.strftime(_SQLITE_TS, "now")
     return func.clock_timestamp()
 
 
@@ -184,11 +188,20 @@ def db_time_ago(session: Session, window: timedelta) -> ColumnElement[Any]:
     """The database's clock minus `window`, as an SQL expression: a statement that compares
     timestamps with it needs no round trip to read the clock first (unlike db_now)."""
     if session.get_bind().dialect.name == "sqlite":
-        # The text form UTCDateTime stores (microseconds always written), so text comparison
-        # orders as time does.
         ago = f"-{window.total_seconds():.6f} seconds"
-        return func.strftime("%Y-%m-%d %H:%M:%f", "now", literal(ago))
+        return func.strftime(_SQLITE_TS, "now", literal(ago))
     return func.now() - literal(window)
+
+
+#: Ids per IN (...) list: well below SQLite's and psycopg's bound-parameter limits.
+IN_CHUNK = 500
+
+
+def in_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    """The distinct ids, sorted, in lists short enough for one IN (...) each."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), IN_CHUNK):
+        yield ordered[start : start + IN_CHUNK]
 
 
 def is_sqlite(session: Session) -> bool:

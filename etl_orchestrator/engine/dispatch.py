@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, col, select
 
-from etl_orchestrator.db import db_now, is_sqlite
+from etl_orchestrator.db import db_now, in_chunks, is_sqlite
 from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
 from etl_orchestrator.services import settings
 from etl_orchestrator.states import FINAL, HOLDS_SLOT, RunStatus, StaleTransition, transition
@@ -55,14 +55,11 @@ def lock_dispatch(session: Session) -> None:
 
 
 def upstreams_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-    """(upstream job, dependency type) for each job."""
+    """(upstream job, dependency type) for each of these jobs only."""
     deps: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    ids = sorted(set(job_ids))
-    if not ids:
-        return deps
-    rows = session.exec(select(JobDependency).where(col(JobDependency.job_id).in_(ids)))
-    for row in rows:
-        deps[row.job_id].append((row.upstream_job_id, row.dep_type))
+    for chunk in in_chunks(job_ids):
+        for row in session.exec(select(JobDependency).where(col(JobDependency.job_id).in_(chunk))):
+            deps[row.job_id].append((row.upstream_job_id, row.dep_type))
     return deps
 
 

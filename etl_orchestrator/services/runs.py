@@ -5,8 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from etl_orchestrator.db import db_now
+from etl_orchestrator.db import db_now, in_chunks
+from etl_orchestrator.engine.dispatch import upstreams_of
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.models import Job, JobDependency, Run
 from etl_orchestrator.services import audit, catalog, settings
@@ -120,25 +120,6 @@ def validate_params(
     return clean
 
 
-#: Ids per IN (...) list: well below SQLite's and psycopg's bound-parameter limits.
-_CHUNK = 500
-
-
-def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
-    ordered = sorted(set(ids))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
-
-def _upstreams_of(session: Session, job_ids: Iterable[str]) -> dict[str, list[str]]:
-    """The upstream jobs of these jobs only (a batch never needs the rest of the graph)."""
-    deps: dict[str, list[str]] = defaultdict(list)
-    for chunk in _chunks(job_ids):
-        for row in session.exec(select(JobDependency).where(col(JobDependency.job_id).in_(chunk))):
-            deps[row.job_id].append(row.upstream_job_id)
-    return deps
-
-
 def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]:
     """The root job and, with downstream, every enabled transitive dependent without its own cron.
 
@@ -150,7 +131,7 @@ def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]
     frontier = {root.job_id} if downstream else set()
     while frontier:
         children: set[str] = set()
-        for chunk in _chunks(frontier):
+        for chunk in in_chunks(frontier):
             children.update(
                 session.exec(
                     select(JobDependency.job_id).where(
@@ -160,7 +141,7 @@ def batch_members(session: Session, root: Job, *, downstream: bool) -> list[Job]
             )
         children -= members.keys() | {root.job_id}
         frontier = set()
-        for chunk in _chunks(children):
+        for chunk in in_chunks(children):
             for job in session.exec(
                 select(Job).where(
                     col(Job.job_id).in_(chunk),
@@ -215,7 +196,11 @@ def plan_batch(
     members = batch_members(session, job, downstream=downstream)
     member_ids = {member.job_id for member in members}
     # A schedule batch also needs the edges to jobs outside it: such upstreams hold its runs.
-    deps = _upstreams_of(session, member_ids) if downstream or trigger == "schedule" else {}
+    deps = (
+        {job: [up for up, _ in ups] for job, ups in upstreams_of(session, member_ids).items()}
+        if downstream or trigger == "schedule"
+        else {}
+    )
     if dry_run:
         refusing = [m.job_id for m in members if not m.supports_dry_run]
         if refusing:
