@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,18 @@ def assert_refused_cleanly(status: int, body: str, content_type: str = "text/htm
         assert "<script>" not in body
 
 
+async def get_cleanly(client: httpx.AsyncClient, path: str, **kwargs: Any) -> httpx.Response | None:
+    """GET `path` and check any refusal is clean; None when the client cannot send it at all."""
+    try:
+        response = await client.get(path, **kwargs)
+    except (UnicodeEncodeError, httpx.InvalidURL, httpx.LocalProtocolError):
+        return None  # the client itself cannot send such a request: nothing reaches the server
+    assert_refused_cleanly(
+        response.status_code, response.text, response.headers.get("content-type", "")
+    )
+    return response
+
+
 @FUZZ
 @given(username=TEXT, password=TEXT, next_path=TEXT)
 async def test_fuzzed_sign_in_forms_never_crash_or_reflect_markup(
@@ -92,13 +105,10 @@ async def test_malformed_sign_in_bodies_are_refused_without_a_crash(
 async def test_forged_bearer_tokens_get_401_with_a_clear_message(
     client: httpx.AsyncClient, authorization: str
 ) -> None:
-    try:
-        response = await client.get("/api/health", headers={"Authorization": authorization})
-    except (UnicodeEncodeError, httpx.LocalProtocolError):
-        return  # the client itself cannot send such a header: nothing reaches the server
-    assert_refused_cleanly(
-        response.status_code, response.text, response.headers.get("content-type", "")
-    )
+    headers = {"Authorization": authorization}
+    response = await get_cleanly(client, "/api/health", headers=headers)
+    if response is None:
+        return
     assert response.status_code == 401
     assert "not signed in" in response.json()["error"]
 
@@ -129,13 +139,9 @@ async def test_fuzzed_log_routes_answer_404_or_400_never_5xx(
     console_client: httpx.AsyncClient, run_id: int, after: str
 ) -> None:
     for path in (f"/api/runs/{run_id}/logs.txt", f"/api/runs/{run_id}/logs/stream"):
-        try:
-            response = await console_client.get(path, params={"after": after})
-        except httpx.InvalidURL:
-            return  # too long for the client to send: nothing reaches the server
-        assert_refused_cleanly(
-            response.status_code, response.text, response.headers.get("content-type", "")
-        )
+        response = await get_cleanly(console_client, path, params={"after": after})
+        if response is None:
+            return
         assert response.status_code in (400, 404), response.text[:300]
 
 
@@ -144,13 +150,9 @@ async def test_fuzzed_log_routes_answer_404_or_400_never_5xx(
 async def test_fuzzed_graph_requests_are_answered_never_5xx(
     console_client: httpx.AsyncClient, job: str
 ) -> None:
-    try:
-        response = await console_client.get("/api/dag", params={"job": job})
-    except httpx.InvalidURL:
-        return  # too long for the client to send: nothing reaches the server
-    assert_refused_cleanly(
-        response.status_code, response.text, response.headers.get("content-type", "")
-    )
+    response = await get_cleanly(console_client, "/api/dag", params={"job": job})
+    if response is None:
+        return
     assert response.status_code == 200, response.text[:300]
     assert response.json()["problem"] or not job
 
@@ -162,13 +164,9 @@ async def test_fuzzed_graph_requests_are_answered_never_5xx(
 async def test_fuzzed_audit_export_filters_are_refused_or_answered_never_5xx(
     console_client: httpx.AsyncClient, params: dict[str, str]
 ) -> None:
-    try:
-        response = await console_client.get("/api/audit.csv", params=params)
-    except httpx.InvalidURL:
-        return  # too long for the client to send: nothing reaches the server
-    assert_refused_cleanly(
-        response.status_code, response.text, response.headers.get("content-type", "")
-    )
+    response = await get_cleanly(console_client, "/api/audit.csv", params=params)
+    if response is None:
+        return
     assert response.status_code in (200, 400), response.text[:300]
 
 
@@ -177,11 +175,8 @@ async def test_fuzzed_audit_export_filters_are_refused_or_answered_never_5xx(
 async def test_metrics_refuse_forged_tokens(
     console_client: httpx.AsyncClient, authorization: str
 ) -> None:
-    try:
-        response = await console_client.get("/metrics", headers={"Authorization": authorization})
-    except (UnicodeEncodeError, httpx.LocalProtocolError):
-        return  # the client itself cannot send such a header: nothing reaches the server
-    assert_refused_cleanly(
-        response.status_code, response.text, response.headers.get("content-type", "")
-    )
+    headers = {"Authorization": authorization}
+    response = await get_cleanly(console_client, "/metrics", headers=headers)
+    if response is None:
+        return
     assert response.status_code == 401
