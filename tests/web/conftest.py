@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -11,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from etl_orchestrator import config
 from etl_orchestrator.db import session_scope
@@ -58,15 +59,22 @@ async def _page(request: Request) -> PlainTextResponse:
     return PlainTextResponse(f"page {request.url.path}")
 
 
-@pytest.fixture
-async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The console's own routes and gate in front of a stand-in for the Reflex pages."""
+@asynccontextmanager
+async def routes_client(base_url: str, *routes: BaseRoute) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the console's sign-in and API routes plus `routes`, behind its session gate,
+    mounted as the app mounts them."""
     app = Starlette(
-        routes=[*auth_routes.routes, *api.routes, Route("/{path:path}", _page)],
-        middleware=[Middleware(SessionGate)],
+        routes=[*auth_routes.routes, *api.routes, *routes], middleware=[Middleware(SessionGate)]
     )
     transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
     async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The console's own routes and gate in front of a stand-in for the Reflex pages."""
+    async with routes_client(base_url, Route("/{path:path}", _page)) as test_client:
         yield test_client
 
 

@@ -8,25 +8,17 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.services import audit
-from etl_orchestrator.web import api, audit_routes, auth_routes
-from etl_orchestrator.web.gate import SessionGate
-from tests.web.conftest import MakeUser, sign_in
+from etl_orchestrator.web import audit_routes
+from tests.web.conftest import MakeUser, routes_client, sign_in
 
 
 @pytest.fixture
 async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The conftest's client, with the audit export route mounted as the app mounts it."""
-    app = Starlette(
-        routes=[*auth_routes.routes, *api.routes, *audit_routes.routes],
-        middleware=[Middleware(SessionGate)],
-    )
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+    async with routes_client(base_url, *audit_routes.routes) as test_client:
         yield test_client
 
 

@@ -9,19 +9,14 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from etl_orchestrator.web import (
-    api,
     audit_routes,
-    auth_routes,
     dag_route,
     log_routes,
     metrics_route,
 )
-from etl_orchestrator.web.gate import SessionGate
-from tests.web.conftest import TEST_ORIGIN, MakeUser, sign_in
+from tests.web.conftest import TEST_ORIGIN, MakeUser, routes_client, sign_in
 
 HOSTILE = st.sampled_from(
     [
@@ -116,19 +111,13 @@ async def test_forged_bearer_tokens_get_401_with_a_clear_message(
 @pytest.fixture
 async def console_client(base_url: str, make_user: MakeUser) -> AsyncIterator[httpx.AsyncClient]:
     """Every plain HTTP route the console serves, behind its gate, signed in as an operator."""
-    app = Starlette(
-        routes=[
-            *auth_routes.routes,
-            *api.routes,
-            *audit_routes.routes,
-            *dag_route.routes,
-            *log_routes.routes,
-            *metrics_route.routes,
-        ],
-        middleware=[Middleware(SessionGate)],
+    routes = (
+        *audit_routes.routes,
+        *dag_route.routes,
+        *log_routes.routes,
+        *metrics_route.routes,
     )
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+    async with routes_client(base_url, *routes) as test_client:
         await sign_in(test_client, make_user("operator"))
         yield test_client
 

@@ -6,16 +6,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs.registry import load_jobs
 from etl_orchestrator.jobs.sync import sync_jobs
 from etl_orchestrator.timeutil import utcnow
-from etl_orchestrator.web import api, auth_routes, dag_route, dag_views
-from etl_orchestrator.web.gate import SessionGate
-from tests.web.conftest import MakeUser, sign_in
+from etl_orchestrator.web import dag_route, dag_views
+from tests.web.conftest import MakeUser, routes_client, sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +24,7 @@ def demo() -> None:
 @pytest.fixture
 async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The conftest's client, with the graph route mounted as the app mounts it."""
-    app = Starlette(
-        routes=[*auth_routes.routes, *api.routes, *dag_route.routes],
-        middleware=[Middleware(SessionGate)],
-    )
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as test_client:
+    async with routes_client(base_url, *dag_route.routes) as test_client:
         yield test_client
 
 

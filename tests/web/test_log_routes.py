@@ -10,27 +10,19 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy import insert
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.models import Job, Run, RunLog
 from etl_orchestrator.redis_conn import async_client
 from etl_orchestrator.states import RunStatus, transition
-from etl_orchestrator.web import api, auth_routes, log_routes
-from etl_orchestrator.web.gate import SessionGate
-from tests.web.conftest import MakeUser, sign_in
+from etl_orchestrator.web import log_routes
+from tests.web.conftest import MakeUser, routes_client, sign_in
 
 
 @pytest.fixture
 async def log_client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(
-        routes=[*auth_routes.routes, *api.routes, *log_routes.routes],
-        middleware=[Middleware(SessionGate)],
-    )
-    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+    async with routes_client(base_url, *log_routes.routes) as client:
         yield client
 
 
