@@ -113,16 +113,23 @@ def _child(target: ChildTarget, msg_w: int, out_w: int, tie: Callable[[], None])
         os._exit(code)
 
 
-async def run_in_child(
-    target: ChildTarget,
-    *,
-    timeout_s: float,
-    on_message: Callable[[dict[str, Any]], None],
-    on_output: Callable[[str, str], None],
-    cancel: asyncio.Event | None = None,
-    on_kill: Callable[[], None] | None = None,
-) -> ChildExit:
+@dataclass(frozen=True)
+class Watch:
+    """How the worker watches an attempt, however it runs: its limit, what it reports, and how
+    to stop it."""
+
+    timeout_s: float
+    on_message: Callable[[dict[str, Any]], None]
+    on_output: Callable[[str, str], None]
+    cancel: asyncio.Event | None = None
+    #: Called when the attempt is killed or asked to stop (ends its warehouse queries).
+    on_kill: Callable[[], None] | None = None
+
+
+async def run_in_child(target: ChildTarget, watch: Watch) -> ChildExit:
     """Fork, run `target(send)` in the child, and wait; kill the child's group on timeout/cancel."""
+    timeout_s, on_message, on_output = watch.timeout_s, watch.on_message, watch.on_output
+    cancel, on_kill = watch.cancel, watch.on_kill
     loop = asyncio.get_running_loop()
     msg_r, msg_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -221,13 +228,9 @@ async def run_in_child(
 
 async def run_in_thread(
     target: Callable[[Send, Callable[[], bool]], dict[str, Any]],
+    watch: Watch,
     *,
     executor: Executor,
-    timeout_s: float,
-    on_message: Callable[[dict[str, Any]], None],
-    on_output: Callable[[str, str], None],
-    cancel: asyncio.Event | None = None,
-    on_kill: Callable[[], None] | None = None,
 ) -> ChildExit:
     """Run a cooperative `target(send, stop_requested)` in `executor`; same report as a child.
 
@@ -235,6 +238,8 @@ async def run_in_thread(
     ctx.check_cancelled() raises) and given CANCEL_GRACE_S; if it runs on, the attempt is
     reported as ended anyway and the thread finishes in the background, its output dropped.
     """
+    timeout_s, on_message, on_output = watch.timeout_s, watch.on_message, watch.on_output
+    cancel, on_kill = watch.cancel, watch.on_kill
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     live = threading.Event()

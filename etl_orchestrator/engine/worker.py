@@ -30,7 +30,7 @@ from etl_orchestrator.engine.attempt import (
 )
 from etl_orchestrator.engine.cancel import CancelListener
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
-from etl_orchestrator.engine.isolation import run_in_child, run_in_thread
+from etl_orchestrator.engine.isolation import Watch, run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import arq_settings, async_client
@@ -181,23 +181,23 @@ class WorkerRuntime:
             warehouse_url=self.warehouse_url,
         )
         flusher = asyncio.create_task(sink.run_periodic())
-        watch: dict[str, Any] = {
-            "timeout_s": claimed.timeout_s,
-            "on_message": on_message,
-            "on_output": on_output,
-            "cancel": cancel,
-            "on_kill": lambda: self._terminate_backends(backend_pids),
-        }
+        watch = Watch(
+            timeout_s=claimed.timeout_s,
+            on_message=on_message,
+            on_output=on_output,
+            cancel=cancel,
+            on_kill=lambda: self._terminate_backends(backend_pids),
+        )
         try:
             if spec.cooperative:
                 exit_ = await run_in_thread(
                     lambda send, stop: run_attempt_in_thread(spec, data, send, stop),
+                    watch,
                     executor=self.attempt_threads,
-                    **watch,
                 )
             else:
                 exit_ = await run_in_child(
-                    lambda send: run_attempt_in_child(spec, data, send), **watch
+                    lambda send: run_attempt_in_child(spec, data, send), watch
                 )
         finally:
             flusher.cancel()

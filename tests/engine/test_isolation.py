@@ -6,7 +6,7 @@ import gc
 import weakref
 from typing import Any
 
-from etl_orchestrator.engine.isolation import run_in_child
+from etl_orchestrator.engine.isolation import Watch, run_in_child
 
 
 class Cycle:
@@ -24,9 +24,8 @@ async def test_garbage_that_exists_at_a_fork_is_still_collected_in_the_worker() 
     def target(_send: Any) -> dict[str, Any]:
         return {"outcome": "succeeded"}
 
-    exit_ = await run_in_child(
-        target, timeout_s=10, on_message=lambda _m: None, on_output=lambda _s, _l: None
-    )
+    watch = Watch(timeout_s=10, on_message=lambda _m: None, on_output=lambda _s, _l: None)
+    exit_ = await run_in_child(target, watch)
     assert exit_.result is not None
     assert exit_.result["outcome"] == "succeeded"
     # Frozen for the child's sake, the cycle would stay in the worker for good: a leak that
