@@ -64,7 +64,7 @@ class RedisServer:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            pytest.fail("redis-server is missing: apt-get install redis-server")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
@@ -108,7 +108,7 @@ class PgCluster:
 
     def __init__(self) -> None:
         if not (PG_BIN / "initdb").exists():
-            pytest.skip(f"PostgreSQL server binaries not found in {PG_BIN} (ETL_DRILL_PG_BIN)")
+            pytest.fail(f"PostgreSQL server binaries not found in {PG_BIN}: set ETL_DRILL_PG_BIN")
         # /tmp, not pytest's tmp_path: the postgres user cannot enter root's 0700 pytest folder.
         self.datadir = Path(tempfile.mkdtemp(prefix="etl-drill-pg-"))
         self.port = free_port()
@@ -116,7 +116,7 @@ class PgCluster:
         if os.geteuid() == 0:
             owner = shutil.which("runuser")
             if owner is None:
-                pytest.skip("running as root without runuser: cannot start PostgreSQL")
+                pytest.fail("running as root without runuser: cannot start PostgreSQL (util-linux)")
             shutil.chown(self.datadir, user="postgres", group="postgres")
             self._as_owner_prefix = [owner, "-u", "postgres", "--"]
         self._pg(
