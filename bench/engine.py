@@ -113,11 +113,37 @@ def _process_cpu(processes: list[Any]) -> tuple[float, float, float]:
 MODES = {"forked": "", "cooperative": "coop_"}
 
 
+def _launch(role: str, profile: Path | None, index: int) -> tuple[subprocess.Popen[bytes], Any]:
+    """Start `etl-orchestrator ROLE`; under py-spy when profiling. Returns it and what to watch."""
+    import psutil
+
+    cli = [sys.executable, "-m", "etl_orchestrator", role]
+    if profile is None:
+        proc = subprocess.Popen(cli, env=os.environ.copy())
+        return proc, psutil.Process(proc.pid)
+    out = profile / f"{role}-{index}.txt"
+    spy = [
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--threads",
+        "-o",
+        str(out),
+    ]
+    # Its own session: a SIGINT to the group stops the process and lets py-spy write its file.
+    proc = subprocess.Popen([*spy, "--", *cli], env=os.environ.copy(), start_new_session=True)
+    while not (children := psutil.Process(proc.pid).children()):
+        time.sleep(0.01)
+    return proc, children[0]
+
+
 async def engine_figures(
-    n_runs: int, chain: int, fanout: int, workers: int
+    n_runs: int, chain: int, fanout: int, workers: int, profile: Path | None = None
 ) -> dict[str, dict[str, float]]:
     """The engine as deployed (`scheduler` and `worker` processes), once per isolation mode."""
-    import psutil
     from sqlmodel import func, select
 
     from etl_orchestrator import events
@@ -223,15 +249,10 @@ async def engine_figures(
         ).total_seconds()
         return figures, ids + chain_ids + fan_ids
 
-    cli = [sys.executable, "-m", "etl_orchestrator"]
-    procs = [
-        *(
-            subprocess.Popen([*cli, "worker"], env=os.environ.copy())  # noqa: ASYNC220
-            for _ in range(workers)
-        ),
-        subprocess.Popen([*cli, "scheduler"], env=os.environ.copy()),  # noqa: ASYNC220
-    ]
-    watched = [psutil.Process(p.pid) for p in procs]
+    launched = [_launch("worker", profile, i) for i in range(workers)]
+    launched.append(_launch("scheduler", profile, 0))
+    procs = [proc for proc, _ in launched]
+    watched = [process for _, process in launched]
     results: dict[str, dict[str, float]] = {}
     all_ids: list[int] = []
     try:
@@ -247,7 +268,10 @@ async def engine_figures(
             all_ids += ids
     finally:
         for proc in procs:
-            proc.send_signal(signal.SIGINT)
+            if profile is None:
+                proc.send_signal(signal.SIGINT)
+            else:
+                os.killpg(proc.pid, signal.SIGINT)
         for proc in procs:
             try:
                 proc.wait(timeout=15)
@@ -294,7 +318,14 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the engine's processes with py-spy (if installed) into DIR/ROLE-N.txt",
+    )
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     with private_services("engine") as (db_url, redis_url):
         os.environ.update(
             DATABASE_URL=db_url,
@@ -310,7 +341,9 @@ def main() -> None:
         upgrade(db_url)
         raw = asyncio.run(raw_arq(args.runs, args.chain))
         _clear_queue(redis_url)
-        eng = asyncio.run(engine_figures(args.runs, args.chain, args.fanout, args.workers))
+        eng = asyncio.run(
+            engine_figures(args.runs, args.chain, args.fanout, args.workers, args.profile)
+        )
     print(f"machine: {machine()}")
     print(
         f"raw arq: {raw['throughput']:.0f} no-op jobs/s; {args.chain}-job chain "

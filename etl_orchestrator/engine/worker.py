@@ -7,10 +7,10 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 from arq import Worker
 from arq.constants import in_progress_key_prefix
@@ -29,6 +29,7 @@ from etl_orchestrator.engine.attempt import (
     run_attempt_in_thread,
 )
 from etl_orchestrator.engine.cancel import CancelListener
+from etl_orchestrator.engine.db_calls import GroupCall, db_retry, retry_while_db_down
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
 from etl_orchestrator.engine.isolation import Watch, run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
@@ -37,7 +38,6 @@ from etl_orchestrator.redis_conn import arq_settings, async_client
 from etl_orchestrator.services import catalog
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 HEARTBEAT_S = 5.0
 #: arq 0.25 stops polling when every slot is busy; the dispatcher never sends more than the cap.
 MAX_JOBS = MAX_PARALLEL_JOBS + 44
@@ -52,27 +52,6 @@ if not score then return false end
 redis.call('PSETEX', KEYS[1], ARGV[2], '1')
 return score
 """
-
-
-async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
-    """Run a database call in a thread, retrying while the orchestrator database is unreachable."""
-    return await _retry_while_db_down(lambda: asyncio.to_thread(fn, *args), what=what)
-
-
-async def _retry_while_db_down(call: Callable[[], Awaitable[T]], *, what: str) -> T:
-    """Our own database's trouble is infrastructure: it must never count as the job's attempt."""
-    delay = 0.5
-    while True:
-        try:
-            return await call()
-        except (OperationalError, DBAPIError) as error:
-            if isinstance(error, DBAPIError) and not (
-                isinstance(error, OperationalError) or error.connection_invalidated
-            ):
-                raise
-            log.warning("database unavailable while %s: %s; retrying in %.1f s", what, error, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 class WorkerRuntime:
@@ -91,6 +70,12 @@ class WorkerRuntime:
         # database calls, and attempts must not queue behind each other there.
         self.attempt_threads = ThreadPoolExecutor(MAX_JOBS, thread_name_prefix="etl-attempt")
         self._heartbeat_task: asyncio.Task[None] | None = None
+        # A poll's deliveries are claimed, and attempts that end together recorded, in one
+        # transaction each (see db_calls).
+        self.claim = GroupCall(
+            partial(recording.claim_many, worker_id=self.worker_id), what="claiming attempts"
+        )
+        self.record = GroupCall(recording.record_outcomes, what="recording attempts")
 
     async def start(self) -> None:
         events.install()
@@ -123,9 +108,7 @@ class WorkerRuntime:
                 log.warning("heartbeat failed: %s", error)
 
     async def execute(self, run_id: int, attempt: int, token: str) -> str:
-        claimed = await db_retry(
-            recording.claim, run_id, attempt, token, self.worker_id, what="claiming an attempt"
-        )
+        claimed = await self.claim((run_id, attempt, token))
         if claimed is None:
             log.info("run %s attempt %s: stale or duplicate delivery dropped", run_id, attempt)
             return "stale"
@@ -135,9 +118,7 @@ class WorkerRuntime:
             outcome = await self._run(claimed, cancel)
         finally:
             self.running.pop(run_id, None)
-        status = await db_retry(
-            recording.record_outcome, claimed, outcome, what="recording an attempt"
-        )
+        status = await self.record((claimed, outcome))
         log.info("run %s attempt %s: %s -> %s", run_id, attempt, outcome.outcome, status)
         return status
 
@@ -206,7 +187,7 @@ class WorkerRuntime:
         outcome = _outcome_of(exit_, claimed.timeout_s)
         if outcome.outcome != "succeeded":
             sink.add(level="ERROR", logger="etl.worker", message=outcome.error_message or "")
-        await _retry_while_db_down(sink.flush, what="writing logs")
+        await retry_while_db_down(sink.flush, what="writing logs")
         return outcome
 
     def _terminate_backends(self, pids: list[int]) -> None:
