@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, text
+from sqlalchemy import Table, func, insert, or_, text
 from sqlmodel import Session, col, select
 
 from etl_orchestrator.db import db_now, in_chunks, is_sqlite
 from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
 from etl_orchestrator.services import settings
-from etl_orchestrator.states import FINAL, HOLDS_SLOT, RunStatus, StaleTransition, transition
+from etl_orchestrator.states import FINAL, HOLDS_SLOT, Move, RunStatus, transition_many
 from etl_orchestrator.timeutil import as_utc, iso
 
 #: pg_advisory_xact_lock key shared by every dispatcher ("etl-disp").
 DISPATCH_LOCK_KEY = 0x65746C2D64697370
+ATTEMPTS: Table = RunAttempt.metadata.tables["dw_etl_run_attempts"]
 FAILED_UPSTREAM = frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.UPSTREAM_FAILED})
 
 
@@ -191,6 +192,7 @@ def settle_waiting(session: Session) -> None:
     while changed and waiting:
         changed = False
         still: list[Run] = []
+        moves: list[Move] = []
         for run in waiting:
             since = as_utc(run.scheduled_for or run.queued_at)
             decision, upstreams = verdict(
@@ -219,16 +221,15 @@ def settle_waiting(session: Session) -> None:
                     f"(wait_timeout_s={timeout:g})"
                 )
             if decision == "upstream_failed":
-                transition(
-                    session,
-                    run,
-                    RunStatus.UPSTREAM_FAILED,
-                    detail=detail or f"upstream failed: {', '.join(upstreams)}",
-                )
+                detail = detail or f"upstream failed: {', '.join(upstreams)}"
+                moves.append(Move(run, RunStatus.UPSTREAM_FAILED, detail=detail))
             else:
-                transition(session, run, RunStatus.QUEUED, detail="upstream runs done")
-            statuses[(run.batch_id, run.job_id)] = run.status
-            changed = True
+                moves.append(Move(run, RunStatus.QUEUED, detail="upstream runs done"))
+        # A round's releases go out together; the next round sees them (failures cascade).
+        for move, moved in zip(moves, transition_many(session, moves), strict=True):
+            if moved:
+                statuses[(move.run.batch_id, move.run.job_id)] = move.run.status
+                changed = True
         waiting = still
 
 
@@ -268,6 +269,7 @@ def dispatch_pass(session: Session) -> PassResult:
     while active < cap:
         page = _candidates(session, cap - active, full_batches)
         progressed = False
+        chosen: list[Run] = []
         for run in page:
             override = run.concurrency_override
             if override is not None and per_batch.get(run.batch_id, 0) >= override:
@@ -275,14 +277,16 @@ def dispatch_pass(session: Session) -> PassResult:
                 full_batches.add(run.batch_id)
                 progressed = True
                 continue
-            if active >= cap:
+            if active + len(chosen) >= cap:
                 break
-            dispatch = dispatch_run(session, run)
+            chosen.append(run)
+            per_batch[run.batch_id] = per_batch.get(run.batch_id, 0) + 1
+        for run, dispatch in zip(chosen, dispatch_runs(session, chosen), strict=True):
             if dispatch is None:
+                per_batch[run.batch_id] -= 1
                 continue
             dispatched.append(dispatch)
             active += 1
-            per_batch[run.batch_id] = per_batch.get(run.batch_id, 0) + 1
             progressed = True
         if not progressed:
             break
@@ -291,21 +295,46 @@ def dispatch_pass(session: Session) -> PassResult:
 
 def dispatch_run(session: Session, run: Run) -> Dispatch | None:
     """Give `run` its next attempt (number, token, attempt row); None if it moved on meanwhile."""
-    attempt = run.attempts + 1
-    token = secrets.token_hex(16)
+    return dispatch_runs(session, [run])[0]
+
+
+def dispatch_runs(session: Session, runs: Sequence[Run]) -> list[Dispatch | None]:
+    """dispatch_run for a page of runs: one transition_many and one insert of attempt rows."""
     now = db_now(session)
-    try:
-        transition(
-            session,
+    moves = [
+        Move(
             run,
             RunStatus.DISPATCHED,
-            detail=f"attempt {attempt} of {run.max_attempts}",
-            attempts=attempt,
-            attempt_token=token,
-            dispatched_at=now,
-            next_attempt_at=None,
+            detail=f"attempt {run.attempts + 1} of {run.max_attempts}",
+            fields={
+                "attempts": run.attempts + 1,
+                "attempt_token": secrets.token_hex(16),
+                "dispatched_at": now,
+                "next_attempt_at": None,
+            },
         )
-    except StaleTransition:
-        return None
-    session.add(RunAttempt(run_id=run.run_id or 0, attempt=attempt, token=token, dispatched_at=now))
-    return Dispatch(run_id=run.run_id or 0, attempt=attempt, token=token, job_id=run.job_id)
+        for run in runs
+    ]
+    dispatches: list[Dispatch | None] = []
+    for run, moved in zip(runs, transition_many(session, moves), strict=True):
+        # transition_many kept the run object in step: it holds the new attempt and token.
+        dispatches.append(
+            Dispatch(
+                run_id=run.run_id or 0,
+                attempt=run.attempts,
+                token=run.attempt_token or "",
+                job_id=run.job_id,
+            )
+            if moved
+            else None
+        )
+    started = [item for item in dispatches if item is not None]
+    if started:
+        session.execute(
+            insert(ATTEMPTS),
+            [
+                {"run_id": d.run_id, "attempt": d.attempt, "token": d.token, "dispatched_at": now}
+                for d in started
+            ],
+        )
+    return dispatches
