@@ -12,6 +12,10 @@ from etl_orchestrator.config import get_settings
 
 EVENTS_STREAM = "etl:events"
 EVENTS_MAXLEN = 50_000
+#: The dispatcher adds an entry after each enqueue: idle workers wait on it instead of polling
+#: blind, so a dispatched run is picked up at once (each worker reads it; nothing is consumed).
+WAKE_STREAM = "etl:wake"
+WAKE_MAXLEN = 100
 
 
 def redis_url() -> str:

@@ -283,6 +283,8 @@ def _last_runs(session: Session, finished: list[Run | RunRef]) -> None:
     )
 
 
-def record_created(session: Session, run: Run, *, actor: str = "system", detail: str = "") -> None:
-    """The first timeline event of a new run (it has no earlier status to move from)."""
-    _timeline(session, [(run, None, 0, detail)], db_now(session), actor)
+def record_created(
+    session: Session, created: Sequence[tuple[Run, str]], *, actor: str = "system"
+) -> None:
+    """The first timeline event of each new (run, detail): it has no earlier status."""
+    _timeline(session, [(run, None, 0, detail) for run, detail in created], db_now(session), actor)

@@ -20,7 +20,13 @@ from sqlmodel import Session, col, func, select
 from etl_orchestrator.db import db_now, get_engine, session_scope
 from etl_orchestrator.engine.dispatch import Dispatch, PassResult, dispatch_pass
 from etl_orchestrator.models import Run
-from etl_orchestrator.redis_conn import EVENTS_STREAM, arq_settings, async_client
+from etl_orchestrator.redis_conn import (
+    EVENTS_STREAM,
+    WAKE_MAXLEN,
+    WAKE_STREAM,
+    arq_settings,
+    async_client,
+)
 from etl_orchestrator.states import RunStatus
 
 log = logging.getLogger(__name__)
@@ -114,6 +120,7 @@ async def enqueue(pool: ArqRedis, dispatches: list[Dispatch]) -> None:
             now_ms,
             job_id,
         )
+    pipe.xadd(WAKE_STREAM, {"n": len(dispatches)}, maxlen=WAKE_MAXLEN, approximate=True)
     await pipe.execute()
 
 

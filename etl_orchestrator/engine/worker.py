@@ -34,7 +34,7 @@ from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
 from etl_orchestrator.engine.isolation import Watch, run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.jobs.spec import JobSpec
-from etl_orchestrator.redis_conn import arq_settings, async_client
+from etl_orchestrator.redis_conn import WAKE_MAXLEN, WAKE_STREAM, arq_settings, async_client
 from etl_orchestrator.services import catalog
 
 log = logging.getLogger(__name__)
@@ -256,9 +256,12 @@ class ResilientWorker(Worker):
     """
 
     _redis_delay = REDIS_RETRY_S
+    #: The last etl:wake entry this worker has seen ("$" until it has read one).
+    _wake_id = "$"
 
     async def _poll_iteration(self) -> None:
         try:
+            await self._wait_for_work()
             await super()._poll_iteration()
         except (RedisError, OSError) as error:
             log.warning("Redis unavailable: %s; polling again in %.1f s", error, self._redis_delay)
@@ -266,6 +269,22 @@ class ResilientWorker(Worker):
             self._redis_delay = min(self._redis_delay * 2, MAX_REDIS_RETRY_S)
         else:
             self._redis_delay = REDIS_RETRY_S
+
+    async def _wait_for_work(self) -> None:
+        """Wait up to POLL_DELAY_S for the dispatcher's wake-up, then poll.
+
+        arq sleeps poll_delay between polls, so a run dispatched to an idle worker waited half
+        of it on average, on every hop of a DAG. arq's own sleep is set to zero (build_worker):
+        the blocking read is the pause, and a wake-up ends it at once. Polls still happen at
+        least every POLL_DELAY_S, so deferred jobs and a lost wake-up cost no more than before.
+        """
+        reply = await self.pool.xread(
+            {WAKE_STREAM: self._wake_id}, block=int(POLL_DELAY_S * 1000), count=WAKE_MAXLEN
+        )
+        for _stream, entries in reply or []:
+            if entries:
+                last = entries[-1][0]
+                self._wake_id = last.decode() if isinstance(last, bytes) else str(last)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         """Take every job of one poll in a single Redis round trip.
@@ -332,7 +351,8 @@ def build_worker(
         functions=[func(run_attempt, name=ARQ_FUNCTION, timeout=arq_timeout, max_tries=1000)],
         redis_settings=arq_settings(),
         max_jobs=MAX_JOBS,
-        poll_delay=POLL_DELAY_S,
+        # ResilientWorker._wait_for_work is the pause between polls (up to POLL_DELAY_S).
+        poll_delay=0,
         keep_result=60,
         on_startup=startup,
         on_shutdown=shutdown,

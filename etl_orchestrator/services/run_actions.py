@@ -282,7 +282,7 @@ def retry_run(
     )
     session.add(retry)
     session.flush()
-    record_created(session, retry, actor=actor, detail=f"retry of run {run_id}: {reason}")
+    record_created(session, [(retry, f"retry of run {run_id}: {reason}")], actor=actor)
     statuses[(old.batch_id, old.job_id)] = retry.status
     requeued = _requeue_dependents(session, old, retry, statuses, actor)
     audit.record(

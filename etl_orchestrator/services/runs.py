@@ -271,9 +271,14 @@ def trigger(
         session.add(run)
         result.runs.append(run)
     session.flush()
-    for run in result.runs:
-        detail = f"{trigger} trigger" + (f"; {run.status_detail}" if run.status_detail else "")
-        record_created(session, run, actor=requested_by, detail=detail)
+    record_created(
+        session,
+        [
+            (run, f"{trigger} trigger" + (f"; {run.status_detail}" if run.status_detail else ""))
+            for run in result.runs
+        ],
+        actor=requested_by,
+    )
     if audit_action:
         audit.record(
             session,

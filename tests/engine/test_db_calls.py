@@ -70,7 +70,7 @@ async def test_a_group_is_retried_whole_while_the_database_is_unreachable() -> N
     recorder.release.set()
     recorder.fail_once_with = OperationalError("SELECT 1", {}, Exception("server closed"))
     group = GroupCall(recorder, what="testing")
-    assert await asyncio.gather(group("x"), group("y")) == ["X", "Y"]
+    assert list(await asyncio.gather(group("x"), group("y"))) == ["X", "Y"]
     # The first try failed as infrastructure trouble: the same group again, not one by one.
     assert recorder.calls == [["x", "y"], ["x", "y"]]
 
