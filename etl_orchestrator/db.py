@@ -204,5 +204,9 @@ def in_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield ordered[start : start + IN_CHUNK]
 
 
+def is_sqlite_url(url: str) -> bool:
+    return make_url(normalize_url(url)).get_backend_name() == "sqlite"
+
+
 def is_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"

@@ -23,6 +23,7 @@ from sqlalchemy import event, select
 from sqlmodel import Session
 
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.db_calls import Threaded
 from etl_orchestrator.redis_conn import async_client, sync_client
 from etl_orchestrator.states import RUNS, RunStatus
 
@@ -108,7 +109,9 @@ class CancelListener:
         worker_id: str,
         *,
         sweep_s: float | None = None,
+        run: Threaded = asyncio.to_thread,
     ) -> None:
+        self.run = run
         self.running = running
         self.worker_id = worker_id
         self.sweep_s = SWEEP_S if sweep_s is None else sweep_s
@@ -193,7 +196,7 @@ class CancelListener:
             if not snapshot:
                 continue
             try:
-                gone = await asyncio.to_thread(superseded, list(snapshot), self.worker_id)
+                gone = await self.run(superseded, list(snapshot), self.worker_id)
             except Exception as error:
                 log.warning("could not check this worker's runs in the database: %s", error)
                 continue

@@ -23,9 +23,16 @@ Out = TypeVar("Out")
 MAX_GROUP = 128
 
 
-async def db_retry(fn: Callable[..., T], *args: Any, what: str) -> T:
+#: How a database call gets its thread: asyncio.to_thread, or a worker's ForkGate.call.
+Threaded = Callable[..., Awaitable[Any]]
+
+
+async def db_retry(
+    fn: Callable[..., T], *args: Any, what: str, run: Threaded = asyncio.to_thread
+) -> T:
     """Run a database call in a thread, retrying while the orchestrator database is unreachable."""
-    return await retry_while_db_down(lambda: asyncio.to_thread(fn, *args), what=what)
+    result: T = await retry_while_db_down(lambda: run(fn, *args), what=what)
+    return result
 
 
 async def retry_while_db_down(call: Callable[[], Awaitable[T]], *, what: str) -> T:
@@ -52,9 +59,16 @@ class GroupCall(Generic[In, Out]):
     retried), its items are tried one by one, so a single bad item fails only its own caller.
     """
 
-    def __init__(self, many: Callable[[Sequence[In]], list[Out]], *, what: str) -> None:
+    def __init__(
+        self,
+        many: Callable[[Sequence[In]], list[Out]],
+        *,
+        what: str,
+        run: Threaded = asyncio.to_thread,
+    ) -> None:
         self.many = many
         self.what = what
+        self.run = run
         self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -77,7 +91,7 @@ class GroupCall(Generic[In, Out]):
     async def _call(self, group: list[tuple[In, asyncio.Future[Out]]]) -> None:
         items = [item for item, _ in group]
         try:
-            results = await db_retry(self.many, items, what=self.what)
+            results = await db_retry(self.many, items, what=self.what, run=self.run)
         except Exception as error:
             if len(group) == 1:
                 _settle(group[0][1], error=error)

@@ -20,13 +20,14 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from etl_orchestrator.engine import thread_capture
 from etl_orchestrator.engine.thread_capture import Send
 from etl_orchestrator.procutil import die_with_parent
 
 ChildTarget = Callable[[Send], dict[str, Any]]
+T = TypeVar("T")
 #: After a cancel request the job gets this long to stop by itself before it is killed.
 CANCEL_GRACE_S = 2.0
 
@@ -113,6 +114,72 @@ def _child(target: ChildTarget, msg_w: int, out_w: int, tie: Callable[[], None])
         os._exit(code)
 
 
+class ForkGate:
+    """Keeps this process's forks and its own database threads apart, when that database is SQLite.
+
+    SQLite is not fork-safe: a child forked while another thread is inside SQLite inherits
+    SQLite's process-wide mutexes (its allocator's, its file layer's) locked, and hangs at its
+    first SQLite call. A SQL job on the embedded warehouse hung that way until its timeout,
+    forked just as the worker's thread claimed the next delivery in etl.db. So a fork waits
+    until no call made through `call` is in flight, and calls asked for meanwhile wait for it.
+    With PostgreSQL as the orchestrator database the gate is open: no wait on either side.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._calls = 0
+        self._forks = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the default executor, never while a fork is under way."""
+        if not self.enabled:
+            return await asyncio.to_thread(fn, *args)
+        await self._until(lambda: self._forks == 0)
+        self._calls += 1
+        future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+        def finished(_: asyncio.Future[T]) -> None:
+            self._calls -= 1
+            self._wake()
+
+        future.add_done_callback(finished)
+        # A caller that gives up does not stop the thread: it stays counted until it returns.
+        return await asyncio.shield(future)
+
+    async def quiet(self) -> None:
+        """Return once no call is in flight; fork before the next await, then call forked()."""
+        if not self.enabled:
+            return
+        self._forks += 1
+        try:
+            await self._until(lambda: self._calls == 0)
+        except BaseException:
+            self.forked()
+            raise
+
+    def forked(self) -> None:
+        if self.enabled:
+            self._forks -= 1
+            self._wake()
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+#: For code outside a worker (tests, benchmarks): no gate.
+OPEN_GATE = ForkGate(enabled=False)
+
+
 @dataclass(frozen=True)
 class Watch:
     """How the worker watches an attempt, however it runs: its limit, what it reports, and how
@@ -126,7 +193,9 @@ class Watch:
     on_kill: Callable[[], None] | None = None
 
 
-async def run_in_child(target: ChildTarget, watch: Watch) -> ChildExit:
+async def run_in_child(
+    target: ChildTarget, watch: Watch, *, gate: ForkGate = OPEN_GATE
+) -> ChildExit:
     """Fork, run `target(send)` in the child, and wait; kill the child's group on timeout/cancel."""
     timeout_s, on_message, on_output = watch.timeout_s, watch.on_message, watch.on_output
     cancel, on_kill = watch.cancel, watch.on_kill
@@ -136,15 +205,19 @@ async def run_in_child(target: ChildTarget, watch: Watch) -> ChildExit:
     # Objects that exist now are left out of the child's garbage collections, so the child does
     # not write to (and copy) every page it shares with the worker.
     tie = die_with_parent(signal.SIGKILL)
-    gc.freeze()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child leaves through os._exit
-        os.close(msg_r)
-        os.close(out_r)
-        _child(target, msg_w, out_w, tie)
-    # Only the child keeps them frozen: frozen in the worker, every cycle that was garbage at a
-    # fork would never be collected (a worker grew ~46 MiB in 1,000 attempts).
-    gc.unfreeze()
+    await gate.quiet()
+    try:
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child leaves through os._exit
+            os.close(msg_r)
+            os.close(out_r)
+            _child(target, msg_w, out_w, tie)
+        # Only the child keeps them frozen: frozen in the worker, every cycle that was garbage at
+        # a fork would never be collected (a worker grew ~46 MiB in 1,000 attempts).
+        gc.unfreeze()
+    finally:
+        gate.forked()
     os.close(msg_w)
     os.close(out_w)
     result: dict[str, Any] | None = None

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import insert
 
 from etl_orchestrator.db import session_scope
+from etl_orchestrator.engine.db_calls import Threaded
 from etl_orchestrator.models import RunLog
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,15 @@ def _insert_logs(rows: list[dict[str, Any]]) -> None:
 class LogSink:
     """One per attempt; `flush()` is called every FLUSH_EVERY_S and once at the end."""
 
-    def __init__(self, run_id: int, attempt: int, redis: aioredis.Redis | None) -> None:
+    def __init__(
+        self,
+        run_id: int,
+        attempt: int,
+        redis: aioredis.Redis | None,
+        *,
+        run: Threaded = asyncio.to_thread,
+    ) -> None:
+        self.run = run
         self.run_id = run_id
         self.attempt = attempt
         self.redis = redis
@@ -73,7 +82,7 @@ class LogSink:
             rows = list(self.pending)
             if not rows:
                 return
-            write = asyncio.ensure_future(asyncio.to_thread(_insert_logs, rows))
+            write = asyncio.ensure_future(self.run(_insert_logs, rows))
             try:
                 await asyncio.shield(write)
             except asyncio.CancelledError:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from etl_orchestrator import events
 from etl_orchestrator.config import MAX_PARALLEL_JOBS, get_settings
-from etl_orchestrator.db import get_engine, make_engine
+from etl_orchestrator.db import get_engine, is_sqlite_url, make_engine
 from etl_orchestrator.engine import recording
 from etl_orchestrator.engine.attempt import (
     AttemptInput,
@@ -31,7 +31,7 @@ from etl_orchestrator.engine.attempt import (
 from etl_orchestrator.engine.cancel import CancelListener
 from etl_orchestrator.engine.db_calls import GroupCall, db_retry, retry_while_db_down
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
-from etl_orchestrator.engine.isolation import Watch, run_in_child, run_in_thread
+from etl_orchestrator.engine.isolation import ForkGate, Watch, run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import WAKE_MAXLEN, WAKE_STREAM, arq_settings, async_client
@@ -65,7 +65,8 @@ class WorkerRuntime:
         self.warehouse_url = get_settings().effective_warehouse_url
         self.running: dict[int, asyncio.Event] = {}
         self.redis = async_client()
-        self.cancels = CancelListener(self.running, self.worker_id)
+        self.gate = ForkGate(enabled=is_sqlite_url(get_settings().effective_database_url))
+        self.cancels = CancelListener(self.running, self.worker_id, run=self.gate.call)
         # Cooperative attempts get threads of their own: the default executor does the
         # database calls, and attempts must not queue behind each other there.
         self.attempt_threads = ThreadPoolExecutor(MAX_JOBS, thread_name_prefix="etl-attempt")
@@ -73,14 +74,18 @@ class WorkerRuntime:
         # A poll's deliveries are claimed, and attempts that end together recorded, in one
         # transaction each (see db_calls).
         self.claim = GroupCall(
-            partial(recording.claim_many, worker_id=self.worker_id), what="claiming attempts"
+            partial(recording.claim_many, worker_id=self.worker_id),
+            what="claiming attempts",
+            run=self.gate.call,
         )
-        self.record = GroupCall(recording.record_outcomes, what="recording attempts")
+        self.record = GroupCall(
+            recording.record_outcomes, what="recording attempts", run=self.gate.call
+        )
 
     async def start(self) -> None:
         events.install()
         get_engine()
-        await db_retry(self._beat, what="registering the worker")
+        await db_retry(self._beat, what="registering the worker", run=self.gate.call)
         self._heartbeat_task = asyncio.create_task(self._heartbeat_loop())
         await self.cancels.start()
 
@@ -91,7 +96,7 @@ class WorkerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(recording.worker_stopped, self.worker_id)
+            await self.gate.call(recording.worker_stopped, self.worker_id)
         # A cooperative attempt that ignored its timeout must not hold the worker's exit.
         self.attempt_threads.shutdown(wait=False, cancel_futures=True)
         await self.redis.aclose()
@@ -103,7 +108,7 @@ class WorkerRuntime:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                await asyncio.to_thread(self._beat)
+                await self.gate.call(self._beat)
             except Exception as error:
                 log.warning("heartbeat failed: %s", error)
 
@@ -134,7 +139,7 @@ class WorkerRuntime:
                     "deploy the same jobs code to every worker"
                 ),
             )
-        sink = LogSink(claimed.run_id, claimed.attempt, self.redis)
+        sink = LogSink(claimed.run_id, claimed.attempt, self.redis, run=self.gate.call)
         backend_pids: list[int] = []
 
         def on_message(message: dict[str, Any]) -> None:
@@ -178,7 +183,7 @@ class WorkerRuntime:
                 )
             else:
                 exit_ = await run_in_child(
-                    lambda send: run_attempt_in_child(spec, data, send), watch
+                    lambda send: run_attempt_in_child(spec, data, send), watch, gate=self.gate
                 )
         finally:
             flusher.cancel()
