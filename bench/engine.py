@@ -227,19 +227,13 @@ async def engine_figures(
         rows = await wait(chain_ids)
         figures["chain_s"] = time.perf_counter() - start
         by_job = {r.job_id: r for r in rows}
-        hops = [
-            (
-                by_job[f"{prefix}chain_{i}"].started_at  # type: ignore[operator]
-                - by_job[f"{prefix}chain_{i - 1}"].ended_at
-            ).total_seconds()
-            for i in range(1, chain)
-        ]
-        figures["hop_p50"], figures["hop_p95"] = pct(hops, 0.5), pct(hops, 0.95)
-        # A hop in two: the dispatcher's part (upstream done -> dispatched), then the worker's.
         links = [
             (by_job[f"{prefix}chain_{i - 1}"], by_job[f"{prefix}chain_{i}"])
             for i in range(1, chain)
         ]
+        hops = [_gap(a.ended_at, b.started_at) for a, b in links]
+        figures["hop_p50"], figures["hop_p95"] = pct(hops, 0.5), pct(hops, 0.95)
+        # A hop in two: the dispatcher's part (upstream done -> dispatched), then the worker's.
         figures["hop_dispatch_p50"] = pct(
             [_gap(a.ended_at, b.dispatched_at) for a, b in links], 0.5
         )
@@ -253,18 +247,13 @@ async def engine_figures(
         root = next(r for r in rows if r.job_id == f"{prefix}fan_root")
         fans = [r for r in rows if r is not root]
         done = root.ended_at
-        figures["fan_root_s"] = (done - root.queued_at).total_seconds()  # type: ignore[operator]
+        figures["fan_root_s"] = _gap(root.queued_at, done)
         figures["fan_root_dispatch_s"] = _gap(root.queued_at, root.dispatched_at)
         figures["fan_root_claim_s"] = _gap(root.dispatched_at, root.started_at)
-        figures["fan_first_dispatch_s"] = (
-            min(r.dispatched_at for r in fans) - done  # type: ignore[operator, type-var]
-        ).total_seconds()
-        figures["fan_last_dispatch_s"] = (
-            max(r.dispatched_at for r in fans) - done  # type: ignore[operator, type-var]
-        ).total_seconds()
-        figures["fan_last_end_s"] = (
-            max(r.ended_at for r in fans) - done  # type: ignore[operator, type-var]
-        ).total_seconds()
+        dispatched = sorted(_gap(done, r.dispatched_at) for r in fans)
+        figures["fan_first_dispatch_s"] = dispatched[0]
+        figures["fan_last_dispatch_s"] = dispatched[-1]
+        figures["fan_last_end_s"] = max(_gap(done, r.ended_at) for r in fans)
         return figures, ids + chain_ids + fan_ids
 
     launched = [_launch("worker", profile, i) for i in range(workers)]

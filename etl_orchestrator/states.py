@@ -13,7 +13,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
-from etl_orchestrator.db import db_now, queue_event
+from etl_orchestrator.db import db_now, is_sqlite, queue_event
 from etl_orchestrator.models import Job, Run, RunEvent
 from etl_orchestrator.timeutil import iso
 
@@ -146,12 +146,13 @@ def transition_many(
         if move.to in FINAL and "ended_at" not in values:
             values["ended_at"] = now
         changes.append((move, move.run.status, values))
-        kind = (move.run.status, move.token is not None, tuple(sorted(values)))
+        # One executemany per shape of update: the rows' own values and fences are parameters.
+        kind = (move.token is not None, tuple(sorted(values)))
         updates[kind].append(
             {"_id": move.run.run_id, "_from": move.run.status, "_token": move.token}
             | {f"_v_{key}": value for key, value in values.items()}
         )
-    for (_, fenced, keys), rows in updates.items():
+    for (fenced, keys), rows in updates.items():
         conditions = [RUNS.c.run_id == bindparam("_id"), RUNS.c.status == bindparam("_from")]
         if fenced:
             conditions.append(RUNS.c.attempt_token == bindparam("_token"))
@@ -186,7 +187,7 @@ def _current(session: Session, moves: Sequence[Move]) -> list[int]:
         return [0]
     ids = sorted({move.run.run_id or 0 for move in moves})
     query = select(RUNS.c.run_id, RUNS.c.status, RUNS.c.attempt_token).where(RUNS.c.run_id.in_(ids))
-    if session.get_bind().dialect.name == "postgresql":
+    if not is_sqlite(session):
         # SQLite transactions hold the write lock from BEGIN IMMEDIATE already.
         query = query.order_by(RUNS.c.run_id).with_for_update()
     rows = {row.run_id: row for row in session.execute(query)}
