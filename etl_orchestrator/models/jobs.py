@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, func
 from sqlmodel import Field, SQLModel
 
 from etl_orchestrator.models._types import POSTGRESQL_ONLY, json_field, ts_field
@@ -19,16 +19,6 @@ class Job(SQLModel, table=True):
         Index("ix_dw_etl_jobs_last_duration", "last_run_duration_s", "job_id"),
         Index("ix_dw_etl_jobs_priority", "priority", "job_id"),
         Index("ix_dw_etl_jobs_name", "name", "job_id"),
-        # The jobs table's substring search (ILIKE '%…%' on id or name) without a full scan:
-        # trigrams (pg_trgm), PostgreSQL only; SQLite scans, as its databases are small.
-        Index(
-            "ix_dw_etl_jobs_search_trgm",
-            "job_id",
-            "name",
-            postgresql_using="gin",
-            postgresql_ops={"job_id": "gin_trgm_ops", "name": "gin_trgm_ops"},
-            info={POSTGRESQL_ONLY: True},
-        ).ddl_if(dialect="postgresql"),
     )
 
     job_id: str = Field(primary_key=True, max_length=128)
@@ -64,6 +54,21 @@ class Job(SQLModel, table=True):
     last_run_at: datetime | None = ts_field()
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)
+
+
+#: The jobs table's substring search (ILIKE '%…%' on id or name) without a full scan: trigrams
+#: (pg_trgm), PostgreSQL only; SQLite scans, as its databases are small. On lower(...), which the
+#: search asks for, because a trigram index on the bare columns also serves `job_id = x`, and the
+#: planner took it over the primary key for every job lookup: 3.6 ms each at 4,000 jobs instead
+#: of 0.003 ms, and growing with the number of jobs sharing the key's trigrams.
+JOBS_SEARCH_INDEX = Index(
+    "ix_dw_etl_jobs_search_lower_trgm",
+    func.lower(Job.__table__.c.job_id).label("job_id_lower"),  # type: ignore[attr-defined]
+    func.lower(Job.__table__.c.name).label("name_lower"),  # type: ignore[attr-defined]
+    postgresql_using="gin",
+    postgresql_ops={"job_id_lower": "gin_trgm_ops", "name_lower": "gin_trgm_ops"},
+    info={POSTGRESQL_ONLY: True},
+).ddl_if(dialect="postgresql")
 
 
 class JobDependency(SQLModel, table=True):

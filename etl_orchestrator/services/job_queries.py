@@ -220,8 +220,9 @@ def filtered_query(
         pattern = f"%{escape_like(search)}%"
         query = query.where(
             or_(
-                col(Job.job_id).ilike(pattern, escape="\\"),
-                col(Job.name).ilike(pattern, escape="\\"),
+                # lower(...) is what the trigram index covers (models/jobs.py says why).
+                func.lower(col(Job.job_id)).ilike(pattern, escape="\\"),
+                func.lower(col(Job.name)).ilike(pattern, escape="\\"),
             )
         )
     for clause in _tags_filter(session.get_bind().dialect.name, tags):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import random
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, text
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.models import Job, JobDependency, Run, RunAttempt
@@ -317,3 +319,44 @@ def test_a_page_read_with_activity_has_it_for_its_rows_either_way(jobs: list[Job
     assert back.jobs == first.jobs
     assert back.activity == first.activity
     assert plain.activity == {}
+
+
+def _plan(session: Any, query: Any) -> str:
+    """PostgreSQL's plan for a statement or an SQL string."""
+    if isinstance(query, str):
+        query = text(query)
+    # Rendered with its values (the planner must see the pattern), as the driver would send it.
+    sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    rows = session.connection().exec_driver_sql(f"EXPLAIN {sql}", {})
+    return "\n".join(row[0] for row in rows)
+
+
+def test_job_lookups_use_the_primary_key_and_only_the_search_uses_the_trigram_index() -> None:
+    """A trigram index on the bare columns also served `job_id = x`, and the planner chose it
+    over the primary key: 3.6 ms a lookup at 4,000 jobs, on the worker's claim of every run."""
+    with session_scope() as session:
+        session.execute(
+            insert(Job),
+            [
+                {"job_id": f"fan_{i}", "name": f"load {uuid.uuid5(uuid.NAMESPACE_DNS, str(i))}"}
+                for i in range(3000)
+            ],
+        )
+        session.execute(text("ANALYZE dw_etl_jobs"))
+        # At this size a scan is cheapest; what is asked is which index serves each query.
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        lookup = _plan(session, "SELECT timeout_s FROM dw_etl_jobs WHERE job_id = 'fan_17'")
+        many = _plan(session, "SELECT * FROM dw_etl_jobs WHERE job_id IN ('fan_1', 'fan_2')")
+        query = job_queries.filtered_query(
+            session,
+            enabled=None,
+            last_outcome=None,
+            tags=[],
+            domain=None,
+            search=str(uuid.uuid5(uuid.NAMESPACE_DNS, "17"))[:13],
+        )
+        search = _plan(session, query)
+    for plan in (lookup, many):
+        assert "dw_etl_jobs_pkey" in plan
+        assert "trgm" not in plan
+    assert "ix_dw_etl_jobs_search_lower_trgm" in search
