@@ -29,6 +29,28 @@ sys.path.insert(0, str(ROOT))
 from bench._setup import machine, private_services  # noqa: E402
 
 
+def service_cpu() -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each PostgreSQL and Redis server process on this machine, by pid."""
+    import psutil
+
+    found: dict[str, dict[int, float]] = {"postgres": {}, "redis": {}}
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        name, times = proc.info["name"] or "", proc.info["cpu_times"]
+        kind = "postgres" if name.startswith("postgres") else "redis" if "redis" in name else None
+        if kind and times is not None:
+            found[kind][proc.pid] = times.user + times.system
+    return found
+
+
+def service_cpu_since(before: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each server used since `before` (a process that ended meanwhile is missed)."""
+    now = service_cpu()
+    return {
+        kind: sum(cpu - before[kind].get(pid, 0.0) for pid, cpu in pids.items())
+        for kind, pids in now.items()
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -69,7 +91,7 @@ async def raw_arq(n_jobs: int, chain: int) -> dict[str, float]:
     )
     task = asyncio.create_task(worker.main())
     await asyncio.sleep(0.3)
-    start = time.perf_counter()
+    start, cpu0, servers0 = time.perf_counter(), time.process_time(), service_cpu()
     for _ in range(n_jobs):
         await pool.enqueue_job("noop")
     try:
@@ -77,6 +99,9 @@ async def raw_arq(n_jobs: int, chain: int) -> dict[str, float]:
     except TimeoutError:
         raise SystemExit(f"raw arq finished {counter['n']} of {n_jobs} jobs in 120 s") from None
     throughput = n_jobs / (time.perf_counter() - start)
+    # Enqueueing and the worker both run in this process.
+    cpu_ms = (time.process_time() - cpu0) / n_jobs * 1000
+    redis_ms = service_cpu_since(servers0)["redis"] / n_jobs * 1000
     done.clear()
     start = time.perf_counter()
     await pool.enqueue_job("link", 0, time.perf_counter())
@@ -86,6 +111,8 @@ async def raw_arq(n_jobs: int, chain: int) -> dict[str, float]:
     await pool.aclose()
     return {
         "throughput": throughput,
+        "cpu_ms": cpu_ms,
+        "redis_ms": redis_ms,
         "chain_s": chain_s,
         "hop_p50": pct(hops[1:], 0.5),
         "hop_p95": pct(hops[1:], 0.95),
@@ -204,10 +231,13 @@ async def engine_figures(
 
     async def measure(prefix: str) -> tuple[dict[str, float], list[int]]:
         figures: dict[str, float] = {}
-        cpu0 = _process_cpu(watched)
+        cpu0, servers0 = _process_cpu(watched), service_cpu()
         ids = trigger([f"{prefix}noop_{i}" for i in range(n_runs)])
         rows = await wait(ids)
         parts = [b - a for a, b in zip(cpu0, _process_cpu(watched), strict=True)]
+        # The servers' share includes writing the runs (the trigger) and this script's polling.
+        for kind, seconds in service_cpu_since(servers0).items():
+            figures[f"cpu_ms_{kind}"] = seconds / n_runs * 1000
         for name, seconds in zip(("workers", "attempts", "scheduler"), parts, strict=True):
             figures[f"cpu_ms_{name}"] = seconds / n_runs * 1000
         figures["cpu_ms_per_run"] = sum(parts) / n_runs * 1000
@@ -364,6 +394,12 @@ def main() -> None:
         f"{raw['chain_s']:.3f} s, hop p50 {raw['hop_p50'] * 1000:.1f} ms, "
         f"p95 {raw['hop_p95'] * 1000:.1f} ms"
     )
+    cores = os.cpu_count() or 1
+    print(
+        f"         CPU per job {raw['cpu_ms']:.2f} ms (one process: enqueue and worker) + Redis "
+        f"{raw['redis_ms']:.2f} ms; half of raw arq leaves "
+        f"{cores * 1000 / (raw['throughput'] / 2):.2f} ms of this machine's CPU per run"
+    )
     for mode in MODES:
         fig = eng[mode]
         print(
@@ -374,7 +410,8 @@ def main() -> None:
         print(
             f"         CPU per run {fig['cpu_ms_per_run']:.1f} ms: workers "
             f"{fig['cpu_ms_workers']:.1f}, attempt processes {fig['cpu_ms_attempts']:.1f}, "
-            f"scheduler {fig['cpu_ms_scheduler']:.1f}"
+            f"scheduler {fig['cpu_ms_scheduler']:.1f}; and PostgreSQL "
+            f"{fig['cpu_ms_postgres']:.1f}, Redis {fig['cpu_ms_redis']:.1f}"
         )
         print(
             f"         per run: {fig['pickup_s'] * 1000:.0f} ms dispatched to claimed, "
