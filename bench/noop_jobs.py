@@ -1,4 +1,4 @@
-"""No-op jobs for bench/engine.py: independent, a chain, a fan-out; forked and cooperative."""
+"""No-op jobs for bench/engine.py: independent, a chain, a fan-out; in each isolation mode."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def noop(ctx: RunContext) -> None:
     """Does nothing: what is measured is the engine around it."""
 
 
-def _specs(prefix: str, cooperative: bool) -> list[JobSpec]:
+def _specs(prefix: str, **isolation: bool) -> list[JobSpec]:
     """The jobs of one isolation mode: `noop_*`, `chain_*`, `fan_*`, behind `prefix`."""
 
     def one(name: str, deps: list[str] | None = None) -> JobSpec:
@@ -28,7 +28,7 @@ def _specs(prefix: str, cooperative: bool) -> list[JobSpec]:
             fn=noop,
             retry=_POLICY,
             depends_on=[prefix + dep for dep in deps or []],
-            cooperative=cooperative,
+            **isolation,
         )
 
     return (
@@ -39,4 +39,8 @@ def _specs(prefix: str, cooperative: bool) -> list[JobSpec]:
     )
 
 
-JOBS: list[JobSpec] = _specs("", cooperative=False) + _specs("coop_", cooperative=True)
+JOBS: list[JobSpec] = (
+    _specs("")
+    + _specs("pool_", reuse_process=True)
+    + _specs("coop_", cooperative=True)
+)

@@ -26,7 +26,8 @@ from etl_orchestrator.engine import thread_capture
 from etl_orchestrator.engine.thread_capture import Send
 from etl_orchestrator.procutil import die_with_parent
 
-ChildTarget = Callable[[Send], dict[str, Any]]
+#: What a forked child runs; its result is sent as the final message (None: nothing is sent).
+ChildTarget = Callable[[Send], dict[str, Any] | None]
 T = TypeVar("T")
 #: After a cancel request the job gets this long to stop by itself before it is killed.
 CANCEL_GRACE_S = 2.0
@@ -43,7 +44,7 @@ class ChildExit:
     signal: int | None
 
 
-class _Pipe:
+class LinePipe:
     """Non-blocking line reader on one pipe fd, feeding complete lines to a callback."""
 
     def __init__(self, fd: int, on_line: Callable[[bytes], None]) -> None:
@@ -102,7 +103,8 @@ def _child(target: ChildTarget, msg_w: int, out_w: int, tie: Callable[[], None])
             writer.write(json.dumps(message, default=str).encode() + b"\n")
 
         result = target(send)
-        send({"t": "result", **result})
+        if result is not None:
+            send({"t": "result", **result})
     except BaseException:
         code = 70
         with contextlib.suppress(BaseException):
@@ -193,13 +195,14 @@ class Watch:
     on_kill: Callable[[], None] | None = None
 
 
-async def run_in_child(
-    target: ChildTarget, watch: Watch, *, gate: ForkGate = OPEN_GATE
-) -> ChildExit:
-    """Fork, run `target(send)` in the child, and wait; kill the child's group on timeout/cancel."""
-    timeout_s, on_message, on_output = watch.timeout_s, watch.on_message, watch.on_output
-    cancel, on_kill = watch.cancel, watch.on_kill
-    loop = asyncio.get_running_loop()
+async def fork_child(
+    target: ChildTarget, gate: ForkGate, *, worker_ends: tuple[int, int] | None = None
+) -> tuple[int, int, int]:
+    """Fork a child that runs `target(send)`: (its pid, its message pipe, its output pipe).
+
+    `worker_ends` is one more pipe (read end, write end) for the worker to write to the child:
+    the child closes the write end, the worker the read end.
+    """
     msg_r, msg_w = os.pipe()
     out_r, out_w = os.pipe()
     # Objects that exist now are left out of the child's garbage collections, so the child does
@@ -212,6 +215,8 @@ async def run_in_child(
         if pid == 0:  # pragma: no cover - the child leaves through os._exit
             os.close(msg_r)
             os.close(out_r)
+            if worker_ends is not None:
+                os.close(worker_ends[1])
             _child(target, msg_w, out_w, tie)
         # Only the child keeps them frozen: frozen in the worker, every cycle that was garbage at
         # a fork would never be collected (a worker grew ~46 MiB in 1,000 attempts).
@@ -220,6 +225,67 @@ async def run_in_child(
         gate.forked()
     os.close(msg_w)
     os.close(out_w)
+    if worker_ends is not None:
+        os.close(worker_ends[0])
+    return pid, msg_r, out_r
+
+
+async def supervise(
+    pid: int, finished: asyncio.Event, exited: asyncio.Event, watch: Watch
+) -> tuple[bool, bool]:
+    """Wait until `finished`; stop `pid`'s group on timeout or cancel: (timed_out, cancelled).
+
+    A cancel asks the attempt first (SIGUSR1) and kills it after CANCEL_GRACE_S; a timeout kills
+    at once. Once killed, this returns when the process has `exited`.
+    """
+    timed_out = cancelled = False
+
+    def kill() -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        if watch.on_kill is not None:
+            watch.on_kill()
+
+    waiter = asyncio.ensure_future(finished.wait())
+    waits: set[asyncio.Future[Any]] = {waiter}
+    canceller: asyncio.Future[Any] | None = None
+    if watch.cancel is not None:
+        canceller = asyncio.ensure_future(watch.cancel.wait())
+        waits.add(canceller)
+    try:
+        done, _ = await asyncio.wait(
+            waits, timeout=watch.timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            if canceller is not None and canceller in done:
+                cancelled = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGUSR1)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), CANCEL_GRACE_S)
+            else:
+                timed_out = True
+            if not finished.is_set():
+                kill()
+                await exited.wait()
+    except asyncio.CancelledError:
+        kill()
+        await asyncio.shield(exited.wait())
+        raise
+    finally:
+        waiter.cancel()
+        if canceller is not None:
+            canceller.cancel()
+    return timed_out, cancelled
+
+
+async def run_in_child(
+    target: ChildTarget, watch: Watch, *, gate: ForkGate = OPEN_GATE
+) -> ChildExit:
+    """Fork, run `target(send)` in the child, and wait; kill the child's group on timeout/cancel."""
+    on_message, on_output = watch.on_message, watch.on_output
+    loop = asyncio.get_running_loop()
+    pid, msg_r, out_r = await fork_child(target, gate)
     result: dict[str, Any] | None = None
 
     def on_msg_line(line: bytes) -> None:
@@ -239,46 +305,14 @@ async def run_in_child(
     def on_out_line(line: bytes) -> None:
         on_output("stdout", line.decode(errors="replace"))
 
-    pipes = [_Pipe(msg_r, on_msg_line), _Pipe(out_r, on_out_line)]
+    pipes = [LinePipe(msg_r, on_msg_line), LinePipe(out_r, on_out_line)]
     for pipe in pipes:
         loop.add_reader(pipe.fd, pipe.read)
     exited = asyncio.Event()
     pidfd = os.pidfd_open(pid)
     loop.add_reader(pidfd, exited.set)
-    timed_out = cancelled = False
-
-    def kill() -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        if on_kill is not None:
-            on_kill()
-
     try:
-        waiter = asyncio.ensure_future(exited.wait())
-        waits: set[asyncio.Future[Any]] = {waiter}
-        canceller: asyncio.Future[Any] | None = None
-        if cancel is not None:
-            canceller = asyncio.ensure_future(cancel.wait())
-            waits.add(canceller)
-        done, _ = await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        if waiter not in done:
-            if canceller is not None and canceller in done:
-                cancelled = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGUSR1)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(waiter), CANCEL_GRACE_S)
-            else:
-                timed_out = True
-            if not exited.is_set():
-                kill()
-            await waiter
-        if canceller is not None:
-            canceller.cancel()
-    except asyncio.CancelledError:
-        kill()
-        await asyncio.shield(exited.wait())
-        raise
+        timed_out, cancelled = await supervise(pid, exited, exited, watch)
     finally:
         loop.remove_reader(pidfd)
         os.close(pidfd)

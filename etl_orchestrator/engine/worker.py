@@ -33,6 +33,7 @@ from etl_orchestrator.engine.db_calls import GroupCall, db_retry, retry_while_db
 from etl_orchestrator.engine.dispatcher import ARQ_FUNCTION
 from etl_orchestrator.engine.isolation import ForkGate, Watch, run_in_child, run_in_thread
 from etl_orchestrator.engine.logsink import LogSink
+from etl_orchestrator.engine.pool import AttemptPool
 from etl_orchestrator.jobs.spec import JobSpec
 from etl_orchestrator.redis_conn import WAKE_MAXLEN, WAKE_STREAM, arq_settings, async_client
 from etl_orchestrator.services import catalog
@@ -67,6 +68,7 @@ class WorkerRuntime:
         self.redis = async_client()
         self.gate = ForkGate(enabled=is_sqlite_url(get_settings().effective_database_url))
         self.cancels = CancelListener(self.running, self.worker_id, run=self.gate.call)
+        self.pool = AttemptPool(self.specs, gate=self.gate)
         # Cooperative attempts get threads of their own: the default executor does the
         # database calls, and attempts must not queue behind each other there.
         self.attempt_threads = ThreadPoolExecutor(MAX_JOBS, thread_name_prefix="etl-attempt")
@@ -95,6 +97,7 @@ class WorkerRuntime:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
+        await self.pool.close()
         with contextlib.suppress(Exception):
             await self.gate.call(recording.worker_stopped, self.worker_id)
         # A cooperative attempt that ignored its timeout must not hold the worker's exit.
@@ -107,6 +110,7 @@ class WorkerRuntime:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
+            self.pool.sweep()
             try:
                 await self.gate.call(self._beat)
             except Exception as error:
@@ -181,6 +185,8 @@ class WorkerRuntime:
                     watch,
                     executor=self.attempt_threads,
                 )
+            elif spec.reuse_process:
+                exit_ = await self.pool.run(spec.id, data, watch)
             else:
                 exit_ = await run_in_child(
                     lambda send: run_attempt_in_child(spec, data, send), watch, gate=self.gate

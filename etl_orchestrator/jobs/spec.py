@@ -77,6 +77,10 @@ class JobSpec:
     #: Run in a worker thread instead of a forked process: no fork per attempt, but a timeout or
     #: cancel can only ask the job to stop (ctx.check_cancelled()), not kill it.
     cooperative: bool = False
+    #: Run in a worker's pooled process that serves attempt after attempt (engine/pool.py):
+    #: killable like a fresh child, without a fork per attempt. For jobs that leave nothing in
+    #: the process that matters to the next attempt (module state, environment, working folder).
+    reuse_process: bool = False
     source: str = ""
 
     @property
@@ -126,6 +130,11 @@ def make_spec(**kwargs: Any) -> JobSpec:
             f"job {job_id!r}: only Python jobs can be cooperative; a SQL job runs in a process "
             "of its own so that its timeout can always stop it"
         )
+    if kwargs.get("cooperative") and kwargs.get("reuse_process"):
+        raise DeclarationError(
+            f"job {job_id!r}: cooperative runs in a worker thread and reuse_process in a pooled "
+            "process; choose one"
+        )
     if kwargs.get("timeout_s", 1) <= 0:
         raise DeclarationError(f"job {job_id!r}: timeout_s must be positive")
     return JobSpec(**kwargs)
@@ -153,6 +162,7 @@ def job(
     catchup: Literal["latest", "all", "none"] = "latest",
     classify: Callable[[BaseException], ErrorClass | None] | None = None,
     cooperative: bool = False,
+    reuse_process: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a Python job: `fn(ctx: RunContext, params)` or `fn(ctx)` without params."""
 
@@ -180,6 +190,7 @@ def job(
             catchup=catchup,
             classify=classify,
             cooperative=cooperative,
+            reuse_process=reuse_process,
         )
         fn.__etl_job__ = spec  # type: ignore[attr-defined]
         return fn
