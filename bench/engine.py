@@ -186,7 +186,12 @@ def _launch(role: str, profile: Path | None, index: int) -> tuple[subprocess.Pop
 
 
 async def engine_figures(
-    n_runs: int, chain: int, fanout: int, workers: int, profile: Path | None = None
+    n_runs: int,
+    chain: int,
+    fanout: int,
+    workers: int,
+    modes: list[str],
+    profile: Path | None = None,
 ) -> dict[str, dict[str, float]]:
     """The engine as deployed (`scheduler` and `worker` processes), once per isolation mode."""
     from sqlmodel import func, select
@@ -312,7 +317,8 @@ async def engine_figures(
             if ready >= workers:
                 break
             await asyncio.sleep(0.1)
-        for mode, prefix in MODES.items():
+        for mode in modes:
+            prefix = MODES[mode]
             results[mode], ids = await measure(prefix)
             all_ids += ids
     finally:
@@ -368,11 +374,19 @@ def main() -> None:
         "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
     )
     parser.add_argument(
+        "--modes",
+        type=lambda text: text.split(","),
+        default=list(MODES),
+        help=f"isolation modes to measure, comma-separated (default: {','.join(MODES)})",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="sample the engine's processes with py-spy (if installed) into DIR/ROLE-N.txt",
     )
     args = parser.parse_args()
+    if unknown := sorted(set(args.modes) - MODES.keys()):
+        parser.error(f"unknown mode(s) {', '.join(unknown)}: choose from {', '.join(MODES)}")
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     with private_services("engine") as (db_url, redis_url):
@@ -391,7 +405,9 @@ def main() -> None:
         before = asyncio.run(raw_arq(args.runs, args.chain))
         _clear_queue(redis_url)
         eng = asyncio.run(
-            engine_figures(args.runs, args.chain, args.fanout, args.workers, args.profile)
+            engine_figures(
+                args.runs, args.chain, args.fanout, args.workers, args.modes, args.profile
+            )
         )
         # Raw arq again after the engine: on a shared machine the same loop runs at different
         # speeds minutes apart, and the engine is held to the better of the two.
@@ -411,7 +427,7 @@ def main() -> None:
         f"{raw['redis_ms']:.2f} ms; half of raw arq leaves "
         f"{cores * 1000 / (raw['throughput'] / 2):.2f} ms of this machine's CPU per run"
     )
-    for mode in MODES:
+    for mode in args.modes:
         fig = eng[mode]
         print(
             f"engine, {mode} attempts: {fig['throughput']:.0f} runs/s for {args.runs} independent "

@@ -40,7 +40,5 @@ def _specs(prefix: str, **isolation: bool) -> list[JobSpec]:
 
 
 JOBS: list[JobSpec] = (
-    _specs("")
-    + _specs("pool_", reuse_process=True)
-    + _specs("coop_", cooperative=True)
+    _specs("") + _specs("pool_", reuse_process=True) + _specs("coop_", cooperative=True)
 )

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 MAX_USES = 200
 MAX_AGE_S = 60.0
 #: An idle process unused this long is stopped (checked on every heartbeat of the worker).
-IDLE_S = 30.0
+IDLE_S = 10.0
 #: Ends an attempt's output: its lines went through another pipe than its result.
 END_OF_OUTPUT = b"\x00etl:end-of-attempt"
 #: How long after its result an attempt's end of output may come (a job that redirected its

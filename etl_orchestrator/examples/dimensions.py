@@ -172,6 +172,8 @@ def dim_store(ctx: RunContext) -> None:
     domain="finance",
     writes=["dim_date"],
     timeout_s=120,
+    # It keeps nothing in its process between attempts: a pooled process may serve it.
+    reuse_process=True,
 )
 def dim_date(ctx: RunContext) -> None:
     """The calendar, one row per day, over whole years around the order dates."""
