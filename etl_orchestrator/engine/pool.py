@@ -85,8 +85,11 @@ def _serve(specs: dict[str, JobSpec], requests: int, send: Send) -> None:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-        os.write(1, END_OF_OUTPUT + b"\n")
         send({"t": "result", **result})
+        # A job that closed its stdout loses only this marker: the worker then stops waiting for
+        # it after OUTPUT_GRACE_S and does not reuse this process.
+        with contextlib.suppress(OSError):
+            os.write(1, END_OF_OUTPUT + b"\n")
 
 
 class _Process:

@@ -157,3 +157,21 @@ def test_a_job_cannot_be_both_cooperative_and_pooled() -> None:
         make_spec(
             id="both", name="both", kind="python", fn=says_pid, cooperative=True, reuse_process=True
         )
+
+
+def closes_its_stdout(ctx: RunContext) -> None:
+    ctx.log.info("pid=%s", os.getpid())
+    os.close(1)
+    os.close(2)
+
+
+async def test_an_attempt_that_closed_its_stdout_still_succeeds_in_a_process_not_reused(engine):
+    engine.declare(
+        spec("closes_its_stdout", closes_its_stdout, reuse_process=True),
+        spec("says_pid", says_pid, reuse_process=True),
+    )
+    await engine.start()
+    closed, status = await run_one(engine, "closes_its_stdout")
+    assert status == "succeeded"
+    after, _ = await run_one(engine, "says_pid")
+    assert pid_of(after) != pid_of(closed)
