@@ -43,6 +43,20 @@ class ChildExit:
     exit_code: int | None
     signal: int | None
 
+    @classmethod
+    def of(
+        cls, result: dict[str, Any] | None, *, timed_out: bool, cancelled: bool, status: int
+    ) -> ChildExit:
+        """From a process's wait status (os.waitpid's)."""
+        code = os.waitstatus_to_exitcode(status)
+        return cls(
+            result=result,
+            timed_out=timed_out,
+            cancelled=cancelled,
+            exit_code=code if code >= 0 else None,
+            signal=-code if code < 0 else None,
+        )
+
 
 class LinePipe:
     """Non-blocking line reader on one pipe fd, feeding complete lines to a callback."""
@@ -323,14 +337,7 @@ async def run_in_child(
                     os.set_blocking(pipe.fd, False)
                 pipe.read()
                 pipe.close()
-    code = os.waitstatus_to_exitcode(status)
-    return ChildExit(
-        result=result,
-        timed_out=timed_out,
-        cancelled=cancelled,
-        exit_code=code if code >= 0 else None,
-        signal=-code if code < 0 else None,
-    )
+    return ChildExit.of(result, timed_out=timed_out, cancelled=cancelled, status=status)
 
 
 async def run_in_thread(

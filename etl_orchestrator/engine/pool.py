@@ -227,14 +227,8 @@ class AttemptPool:
         else:
             process.last_used = time.monotonic()
             self._idle.append(process)
-        code = os.waitstatus_to_exitcode(process.status) if process.exited.is_set() else 0
-        return ChildExit(
-            result=result,
-            timed_out=timed_out,
-            cancelled=cancelled,
-            exit_code=code if code >= 0 else None,
-            signal=-code if code < 0 else None,
-        )
+        # A process that lives on reads as one that exited normally (status 0).
+        return ChildExit.of(result, timed_out=timed_out, cancelled=cancelled, status=process.status)
 
     def _still_good(self, process: _Process, result: dict[str, Any] | None) -> bool:
         return (

@@ -60,6 +60,13 @@ async def run_one(engine, job_id: str, timeout_s: float = 30.0) -> tuple[int, st
     return run_id, final[run_id].status
 
 
+async def then_a_healthy_attempt(engine, run_id: int) -> bool:
+    """Whether the next attempt ran in the same process as run `run_id`."""
+    after, status = await run_one(engine, "says_pid")
+    assert status == "succeeded"
+    return pid_of(after) == pid_of(run_id)
+
+
 async def test_a_pooled_process_serves_attempt_after_attempt_each_with_its_own_output(
     engine, any_db
 ):
@@ -88,9 +95,7 @@ async def test_a_pooled_attempt_past_its_timeout_is_killed_and_its_process_not_r
     assert status == "failed"
     assert getattr(attempt_of(stuck), "outcome", None) == "timeout"
     assert not alive(pid_of(stuck))
-    after, status = await run_one(engine, "says_pid")
-    assert status == "succeeded"
-    assert pid_of(after) != pid_of(stuck)
+    assert not await then_a_healthy_attempt(engine, stuck)
 
 
 async def test_a_pooled_process_that_dies_is_recorded_as_crashed_and_replaced(engine, any_db):
@@ -105,9 +110,7 @@ async def test_a_pooled_process_that_dies_is_recorded_as_crashed_and_replaced(en
     assert attempt is not None
     assert (attempt.outcome, attempt.error_class) == ("crashed", "transient")
     assert "exit code 3" in (attempt.error_message or "")
-    after, status = await run_one(engine, "says_pid")
-    assert status == "succeeded"
-    assert pid_of(after) != pid_of(crashed)
+    assert not await then_a_healthy_attempt(engine, crashed)
 
 
 async def test_cancelling_a_pooled_attempt_stops_it_and_retires_its_process(engine, any_db):
@@ -125,9 +128,7 @@ async def test_cancelling_a_pooled_attempt_stops_it_and_retires_its_process(engi
     await wait_until(lambda: getattr(attempt_of(run_id), "outcome", None) is not None, 10)
     assert getattr(attempt_of(run_id), "outcome", None) == "cancelled"
     await wait_until(lambda: not alive(pid_of(before)), 10)
-    after, status = await run_one(engine, "says_pid")
-    assert status == "succeeded"
-    assert pid_of(after) != pid_of(before)
+    assert not await then_a_healthy_attempt(engine, before)
 
 
 async def test_an_attempt_that_leaves_a_thread_behind_gets_a_fresh_process_next(engine):
@@ -138,8 +139,7 @@ async def test_an_attempt_that_leaves_a_thread_behind_gets_a_fresh_process_next(
     await engine.start()
     threaded, status = await run_one(engine, "leaves_a_thread")
     assert status == "succeeded"
-    after, _ = await run_one(engine, "says_pid")
-    assert pid_of(after) != pid_of(threaded)
+    assert not await then_a_healthy_attempt(engine, threaded)
 
 
 async def test_stopping_the_worker_stops_its_idle_pooled_processes(engine):
@@ -173,5 +173,4 @@ async def test_an_attempt_that_closed_its_stdout_still_succeeds_in_a_process_not
     await engine.start()
     closed, status = await run_one(engine, "closes_its_stdout")
     assert status == "succeeded"
-    after, _ = await run_one(engine, "says_pid")
-    assert pid_of(after) != pid_of(closed)
+    assert not await then_a_healthy_attempt(engine, closed)
