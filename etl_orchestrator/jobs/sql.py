@@ -210,6 +210,7 @@ _KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "enabled": ("enabled", _bool),
     "supports_dry_run": ("supports_dry_run", _bool),
     "catchup": ("catchup", _catchup),
+    "reuse_process": ("reuse_process", _bool),
 }
 
 

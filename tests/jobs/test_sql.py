@@ -33,6 +33,7 @@ FULL_HEADER = """\
 -- retry: max_attempts=3 base_s=2 factor=2 max_s=60 jitter=0.2
 -- priority: 5
 -- enabled: false
+-- reuse_process: true
 DELETE FROM agg_daily_sales;
 INSERT INTO agg_daily_sales SELECT day, sum(amount) FROM fct_sales GROUP BY day;
 """
@@ -96,6 +97,7 @@ def test_every_header_key_lands_in_the_spec(sql_file):
     assert spec.retry == RetryPolicy(max_attempts=3, base_s=2, factor=2, max_s=60, jitter=0.2)
     assert spec.priority == 5
     assert spec.enabled is False
+    assert spec.reuse_process is True
     assert spec.source == str(path)
     assert spec.entrypoint == str(path)
     assert spec.sql is not None

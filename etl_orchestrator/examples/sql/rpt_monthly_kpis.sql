@@ -8,6 +8,7 @@
 -- writes: rpt_monthly_kpis
 -- timeout_s: 300
 -- retry: max_attempts=3 base_s=2 factor=2 max_s=60 jitter=0.2
+-- reuse_process: true
 
 DROP TABLE IF EXISTS rpt_monthly_kpis;
 
