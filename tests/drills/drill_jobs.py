@@ -46,3 +46,15 @@ def drill_nap_twice(ctx: RunContext, p: NapParams) -> None:
     note("start", ctx)
     time.sleep(p.seconds)
     note("end", ctx)
+
+
+@job(
+    id="drill_nap_twice_pooled",
+    params=NapParams,
+    retry=RetryPolicy(max_attempts=2, base_s=0.2, jitter=0),
+    timeout_s=60,
+    reuse_process=True,
+)
+def drill_nap_twice_pooled(ctx: RunContext, p: NapParams) -> None:
+    """drill_nap_twice in a pooled process: that process must die with its worker too."""
+    drill_nap_twice(ctx, p)

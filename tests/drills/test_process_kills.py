@@ -63,12 +63,14 @@ def health_problems() -> list[str]:
     return check_health().problems
 
 
-def kill_worker_mid_run(spawn: Spawn, tmp_path: Path, finish_within_s: float) -> int:
+def kill_worker_mid_run(
+    spawn: Spawn, tmp_path: Path, finish_within_s: float, job_id: str = "drill_nap_twice"
+) -> int:
     """The drill itself: SIGKILL the worker running an attempt, start another, wait."""
     doomed = spawn("worker")
     spawn("scheduler")
     wait_for("the worker to register", a_worker_is_registered)
-    [run_id] = trigger("drill_nap_twice", 1, seconds=3.0)
+    [run_id] = trigger(job_id, 1, seconds=3.0)
     journal = tmp_path / "journal.txt"
     wait_for("the attempt to start", lambda: bool(executions(journal).get(run_id)))
     doomed.process.send_signal(signal.SIGKILL)
@@ -87,11 +89,12 @@ def kill_worker_mid_run(spawn: Spawn, tmp_path: Path, finish_within_s: float) ->
     return run_id
 
 
+@pytest.mark.parametrize("job_id", ["drill_nap_twice", "drill_nap_twice_pooled"])
 def test_a_worker_killed_mid_run_is_reaped_and_its_run_retried_once_elsewhere(
-    spawn: Spawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spawn: Spawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job_id: str
 ) -> None:
     monkeypatch.setenv(LEASE_ENV, "8")
-    run_id = kill_worker_mid_run(spawn, tmp_path, finish_within_s=40)
+    run_id = kill_worker_mid_run(spawn, tmp_path, finish_within_s=40, job_id=job_id)
 
     with session_scope() as session:
         run = session.get(Run, run_id)
