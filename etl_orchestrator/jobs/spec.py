@@ -84,6 +84,13 @@ class JobSpec:
     source: str = ""
 
     @property
+    def isolation(self) -> Literal["process", "pooled", "thread"]:
+        """Where its attempts run: a fresh forked process, a pooled process, or a worker thread."""
+        if self.cooperative:
+            return "thread"
+        return "pooled" if self.reuse_process else "process"
+
+    @property
     def entrypoint(self) -> str:
         if self.fn is not None:
             return f"{self.fn.__module__}:{self.fn.__qualname__}"

@@ -41,6 +41,16 @@ class SyncReport:
         )
 
 
+def _config(spec: JobSpec) -> dict[str, Any]:
+    """What the console shows of a job beyond its columns: a SQL job's SQL, and where its
+    attempts run when that is not a fresh process (the default leaves existing rows as they were).
+    """
+    config: dict[str, Any] = {"sql": spec.sql} if spec.kind == "sql" else {}
+    if spec.isolation != "process":
+        config["isolation"] = spec.isolation
+    return config
+
+
 def _columns(spec: JobSpec) -> dict[str, Any]:
     """The dw_etl_jobs columns that come straight from the declaration."""
     retry = spec.retry
@@ -49,7 +59,7 @@ def _columns(spec: JobSpec) -> dict[str, Any]:
         "description": spec.description,
         "kind": spec.kind,
         "entrypoint": spec.entrypoint,
-        "config": {"sql": spec.sql} if spec.kind == "sql" else {},
+        "config": _config(spec),
         "cron": spec.cron,
         "timezone": spec.timezone,
         "priority": spec.priority,

@@ -59,6 +59,7 @@ class JobOverview:
     retry_text: str = ""
     timeout_text: str = ""
     wait_timeout_text: str = ""
+    isolation_text: str = ""
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     params: list[ParamRow] = field(default_factory=list)
@@ -183,6 +184,14 @@ def _config(job: Job) -> dict[str, Any]:
     }
 
 
+#: Where a job's attempts run, as the Overview says it (sync stores it in the job's config).
+ISOLATION_TEXT = {
+    "process": "a fresh process per attempt",
+    "pooled": "a pooled process that other attempts reuse (reuse_process)",
+    "thread": "a worker thread (cooperative: asked to stop, cannot be killed)",
+}
+
+
 def _next_runs(job: Job, now: datetime) -> list[str]:
     if not job.cron:
         return []
@@ -224,6 +233,9 @@ def job_overview(session: Session, job_id: str) -> JobOverview:
         ),
         timeout_text=format_duration(job.timeout_s),
         wait_timeout_text=format_duration(job.wait_timeout_s),
+        isolation_text=ISOLATION_TEXT.get(
+            str((job.config or {}).get("isolation", "process")), ISOLATION_TEXT["process"]
+        ),
         reads=list(job.reads),
         writes=list(job.writes),
         params=param_rows(job.params_schema),

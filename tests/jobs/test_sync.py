@@ -121,6 +121,33 @@ def test_sql_jobs_keep_their_sql_in_the_config(any_db):
     assert (job.kind, job.entrypoint, job.config) == ("sql", "/x/agg.sql", {"sql": "SELECT 1;"})
 
 
+def test_where_attempts_run_is_kept_in_the_config_unless_it_is_a_fresh_process(any_db):
+    def python(job_id: str, **isolation: bool) -> JobSpec:
+        return make_spec(id=job_id, name=job_id, kind="python", fn=print, **isolation)
+
+    sync(
+        [
+            python("forked"),
+            python("pooled", reuse_process=True),
+            python("threaded", cooperative=True),
+            make_spec(
+                id="agg",
+                name="agg",
+                kind="sql",
+                sql="SELECT 1;",
+                source="/x/agg.sql",
+                reuse_process=True,
+            ),
+        ]
+    )
+    assert {job_id: job.config for job_id, job in jobs().items()} == {
+        "forked": {},
+        "pooled": {"isolation": "pooled"},
+        "threaded": {"isolation": "thread"},
+        "agg": {"sql": "SELECT 1;", "isolation": "pooled"},
+    }
+
+
 def test_a_second_identical_sync_changes_nothing(any_db):
     sync(PIPELINE)
     before = jobs()

@@ -88,6 +88,7 @@ def test_the_overview_has_the_schedule_next_runs_policy_and_previous_run(job: st
     assert view.next_runs == sorted(view.next_runs)
     assert view.retry_text.startswith("up to 4 attempts")
     assert view.timeout_text == "1 min 30 s"
+    assert view.isolation_text == "a fresh process per attempt"
     assert (view.reads, view.writes) == (["stg_orders"], ["fct_sales"])
     assert [p.name for p in view.params] == ["day", "full_refresh", "limit", "regions"]
     assert (view.previous_run_id, view.previous_run_status) == (newest, "failed")
@@ -95,6 +96,21 @@ def test_the_overview_has_the_schedule_next_runs_policy_and_previous_run(job: st
     config = json.loads(view.config_json)
     assert config["cron"] == "0 2 * * *"
     assert config["retry"]["max_attempts"] == 4
+
+
+@pytest.mark.parametrize(
+    ("config", "text"),
+    [
+        ({"isolation": "pooled"}, job_views.ISOLATION_TEXT["pooled"]),
+        ({"sql": "SELECT 1", "isolation": "thread"}, job_views.ISOLATION_TEXT["thread"]),
+        ({"sql": "SELECT 1"}, job_views.ISOLATION_TEXT["process"]),
+    ],
+)
+def test_the_overview_says_where_attempts_run(config: dict[str, str], text: str):
+    with session_scope() as session:
+        session.add(Job(job_id="j", name="j", config=config))
+    with session_scope() as session:
+        assert job_views.job_overview(session, "j").isolation_text == text
 
 
 def test_an_unknown_job_is_reported_not_found():

@@ -88,6 +88,7 @@ def _overview() -> rx.Component:
             ),
             fact("Retry policy", rx.text(job.retry_text, id="job-retry")),
             fact("Timeout", job.timeout_text),
+            fact("Attempts run in", rx.text(job.isolation_text, id="job-isolation")),
             fact("Upstream wait timeout", job.wait_timeout_text),
             fact("Reads", chips(job.reads, "nothing declared")),
             fact("Writes", chips(job.writes, "nothing declared")),

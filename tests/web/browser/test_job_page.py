@@ -76,6 +76,7 @@ def test_the_tab_is_in_the_url_and_an_unknown_job_says_not_found(
     page.get_by_role("tab", name="Overview").click()
     expect(page).to_have_url(re.compile(r"/jobs/load_sales\?tab=overview$"))
     expect(page.locator("#job-retry")).to_contain_text("up to 3 attempts")
+    expect(page.locator("#job-isolation")).to_have_text("a fresh process per attempt")
     page.goto(f"{console.base}/jobs/no_such_job")
     expect(page.get_by_role("heading", level=1)).to_have_text("Job not found")
     expect(page.get_by_role("link", name="Back to the jobs")).to_have_attribute("href", "/jobs")
