@@ -45,6 +45,8 @@ MAX_USES = 200
 MAX_AGE_S = 60.0
 #: An idle process unused this long is stopped (checked on every heartbeat of the worker).
 IDLE_S = 10.0
+#: How long a process asked to stop has before it is killed.
+STOP_GRACE_S = 5.0
 #: Ends an attempt's output: its lines went through another pipe than its result.
 END_OF_OUTPUT = b"\x00etl:end-of-attempt"
 #: How long after its result an attempt's end of output may come (a job that redirected its
@@ -191,12 +193,30 @@ class _Process:
         if self.exited.is_set():
             return
         self._request((None, None))
-        asyncio.get_running_loop().call_later(5.0, self._kill_if_alive)
+        asyncio.get_running_loop().call_later(STOP_GRACE_S, self.kill_if_alive)
 
-    def _kill_if_alive(self) -> None:
+    def kill_if_alive(self) -> None:
         if not self.exited.is_set():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGKILL)
+
+
+def _why_retire(process: _Process, result: dict[str, Any] | None, *, cancelled: bool) -> str | None:
+    """Why this process must not serve another attempt; None if it may."""
+    if process.exited.is_set():
+        return "it has exited"
+    if cancelled:
+        # A late SIGUSR1 could reach its next attempt.
+        return "its attempt was cancelled"
+    if result is None or not process.reusable:
+        return "its attempt's end of output never came"
+    if (threads := int(result.get("threads", 1))) > 1:
+        return f"its attempt left {threads - 1} thread(s) running"
+    if process.uses >= MAX_USES:
+        return f"it has served {process.uses} attempts"
+    if time.monotonic() - process.born >= MAX_AGE_S:
+        return f"it is {MAX_AGE_S:g} s old"
+    return None
 
 
 class AttemptPool:
@@ -206,38 +226,27 @@ class AttemptPool:
         self.specs = specs
         self.gate = gate
         self._idle: list[_Process] = []
-        self._busy: set[_Process] = set()
 
     async def run(self, job_id: str, data: AttemptInput, watch: Watch) -> ChildExit:
         """Run one attempt in a pooled process; the same report as run_in_child's."""
         process = await self._take()
-        self._busy.add(process)
         try:
             process.begin(job_id, data, watch)
             timed_out, cancelled = await supervise(
                 process.pid, process.finished, process.exited, watch
             )
         finally:
-            self._busy.discard(process)
             process.watch = None
         result = process.result if process.finished.is_set() else None
-        if cancelled or not self._still_good(process, result):
-            # A late SIGUSR1 could reach its next attempt: a cancelled attempt's process retires.
-            process.stop()
-        else:
+        why = _why_retire(process, result, cancelled=cancelled)
+        if why is None:
             process.last_used = time.monotonic()
             self._idle.append(process)
+        else:
+            log.info("pooled attempt process %s retires: %s", process.pid, why)
+            process.stop()
         # A process that lives on reads as one that exited normally (status 0).
         return ChildExit.of(result, timed_out=timed_out, cancelled=cancelled, status=process.status)
-
-    def _still_good(self, process: _Process, result: dict[str, Any] | None) -> bool:
-        return (
-            process.reusable
-            and result is not None
-            and result.get("threads", 1) <= 1
-            and process.uses < MAX_USES
-            and time.monotonic() - process.born < MAX_AGE_S
-        )
 
     async def _take(self) -> _Process:
         """The idle process used last (so the others age out), or a new one."""
@@ -268,12 +277,15 @@ class AttemptPool:
                 keep.append(process)
         self._idle = keep
 
-    async def close(self, timeout_s: float = 5.0) -> None:
-        """Stop every idle process and wait for them (busy ones end with their attempts)."""
+    async def close(self) -> None:
+        """Stop every idle process, killing those still there after STOP_GRACE_S (busy ones end
+        with their attempts, which the worker's shutdown cancels)."""
         idle, self._idle = self._idle, []
         for process in idle:
             process.stop()
         waits = [process.exited.wait() for process in idle]
         if waits:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*waits), timeout_s)
+                await asyncio.wait_for(asyncio.gather(*waits), STOP_GRACE_S)
+        for process in idle:
+            process.kill_if_alive()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -280,6 +281,27 @@ class ResilientWorker(Worker):
             self._redis_delay = min(self._redis_delay * 2, MAX_REDIS_RETRY_S)
         else:
             self._redis_delay = REDIS_RETRY_S
+
+    async def close(self) -> None:
+        """arq's close, except that nothing stops it before the shutdown hook.
+
+        arq gathers the job tasks it has just cancelled without return_exceptions, so a task
+        cancelled outside the job function (in arq's own result bookkeeping) raised there, and
+        so did an unreachable Redis: the worker was then never recorded as stopped, and its
+        idle pooled processes lived on until the process ended.
+        """
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(RedisError, OSError):
+            await self.pool.aclose(close_connection_pool=True)
+        self._pool = None  # type: ignore[assignment]  # arq's own "closed" marker
 
     async def _wait_for_work(self) -> None:
         """Wait up to POLL_DELAY_S for the dispatcher's wake-up, then poll.

@@ -7,11 +7,13 @@ import threading
 import time
 
 import pytest
+from sqlmodel import select
 
 from etl_orchestrator.db import session_scope
 from etl_orchestrator.jobs import RunContext
 from etl_orchestrator.jobs.errors import DeclarationError
 from etl_orchestrator.jobs.spec import make_spec
+from etl_orchestrator.models import WorkerRecord
 from etl_orchestrator.services import run_actions
 from tests.engine.conftest import spec
 from tests.engine.test_cooperative import attempt_of, lines_of, loops_politely
@@ -142,14 +144,32 @@ async def test_an_attempt_that_leaves_a_thread_behind_gets_a_fresh_process_next(
     assert not await then_a_healthy_attempt(engine, threaded)
 
 
-async def test_stopping_the_worker_stops_its_idle_pooled_processes(engine):
-    engine.declare(spec("says_pid", says_pid, reuse_process=True))
+def naps_then_says_pid(ctx: RunContext) -> None:
+    ctx.log.info("pid=%s", os.getpid())
+    time.sleep(0.5)
+
+
+async def test_stopping_the_worker_mid_attempt_stops_busy_and_idle_pooled_processes(engine):
+    """arq's own close gave up at the attempt it had just cancelled, before the worker's shutdown
+    hook: the idle process lived on, and the worker was never recorded as stopped."""
+    engine.declare(
+        spec("naps", naps_then_says_pid, reuse_process=True),
+        spec("sleeps", sleeps, reuse_process=True, timeout_s=600),
+    )
     await engine.start()
-    run_id, _ = await run_one(engine, "says_pid")
-    pid = pid_of(run_id)
-    assert alive(pid)
+    # Two at once: two pooled processes, then both idle.
+    napped = engine.trigger("naps") + engine.trigger("naps")
+    await engine.wait_final(napped)
+    pids = {pid_of(run_id) for run_id in napped}
+    assert len(pids) == 2
+    [busy] = engine.trigger("sleeps")
+    await wait_until(lambda: any(line.startswith("pid=") for line in lines_of(busy)))
+    assert pid_of(busy) in pids
     await engine.stop()
-    assert not alive(pid)
+    await wait_until(lambda: not any(alive(pid) for pid in pids), 5)
+    with session_scope() as session:
+        [worker] = session.exec(select(WorkerRecord)).all()
+    assert worker.stopped_at is not None
 
 
 def test_a_job_cannot_be_both_cooperative_and_pooled() -> None:
