@@ -209,6 +209,28 @@ class Watch:
     on_kill: Callable[[], None] | None = None
 
 
+def message_line(
+    line: bytes,
+    *,
+    on_result: Callable[[dict[str, Any]], None],
+    on_message: Callable[[dict[str, Any]], None],
+    on_output: Callable[[str, str], None],
+) -> None:
+    """One line of a child's message pipe: its result, another message, or stray output."""
+    if not line.strip():
+        return
+    try:
+        message = json.loads(line)
+    except ValueError:
+        # Not ours: something in the child wrote to the pipe's fd.
+        on_output("stderr", line.decode(errors="replace"))
+        return
+    if message.get("t") == "result":
+        on_result(message)
+    else:
+        on_message(message)
+
+
 async def fork_child(
     target: ChildTarget, gate: ForkGate, *, worker_ends: tuple[int, int] | None = None
 ) -> tuple[int, int, int]:
@@ -302,19 +324,12 @@ async def run_in_child(
     pid, msg_r, out_r = await fork_child(target, gate)
     result: dict[str, Any] | None = None
 
-    def on_msg_line(line: bytes) -> None:
+    def on_result(message: dict[str, Any]) -> None:
         nonlocal result
-        if not line.strip():
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            on_output("stderr", line.decode(errors="replace"))
-            return
-        if message.get("t") == "result":
-            result = message
-        else:
-            on_message(message)
+        result = message
+
+    def on_msg_line(line: bytes) -> None:
+        message_line(line, on_result=on_result, on_message=on_message, on_output=on_output)
 
     def on_out_line(line: bytes) -> None:
         on_output("stdout", line.decode(errors="replace"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import pickle
@@ -35,6 +34,7 @@ from etl_orchestrator.engine.isolation import (
     LinePipe,
     Watch,
     fork_child,
+    message_line,
     supervise,
 )
 from etl_orchestrator.engine.thread_capture import Send
@@ -136,20 +136,23 @@ class _Process:
             self.reusable = False
 
     def _on_message(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            self._output(line.decode(errors="replace"))
-            return
-        if message.get("t") == "result":
-            self.result = message
-            self._maybe_finished()
-            if not self.finished.is_set():
-                asyncio.get_running_loop().call_later(OUTPUT_GRACE_S, self._output_lost, self.uses)
-        elif self.watch is not None:
+        message_line(
+            line, on_result=self._on_result, on_message=self._message, on_output=self._stray
+        )
+
+    def _on_result(self, message: dict[str, Any]) -> None:
+        self.result = message
+        self._maybe_finished()
+        if not self.finished.is_set():
+            asyncio.get_running_loop().call_later(OUTPUT_GRACE_S, self._output_lost, self.uses)
+
+    def _message(self, message: dict[str, Any]) -> None:
+        if self.watch is not None:
             self.watch.on_message(message)
+
+    def _stray(self, stream: str, line: str) -> None:
+        if self.watch is not None:
+            self.watch.on_output(stream, line)
 
     def _on_output(self, line: bytes) -> None:
         if line.endswith(END_OF_OUTPUT):
@@ -161,8 +164,7 @@ class _Process:
         self._output(line.decode(errors="replace"))
 
     def _output(self, line: str) -> None:
-        if self.watch is not None:
-            self.watch.on_output("stdout", line)
+        self._stray("stdout", line)
 
     def _maybe_finished(self) -> None:
         if self.result is not None and self.output_ended:

@@ -38,6 +38,12 @@ def crashes(ctx: RunContext) -> None:
     os._exit(3)
 
 
+def closes_its_stdout(ctx: RunContext) -> None:
+    ctx.log.info("pid=%s", os.getpid())
+    os.close(1)
+    os.close(2)
+
+
 def leaves_a_thread(ctx: RunContext) -> None:
     ctx.log.info("pid=%s", os.getpid())
     threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
@@ -133,17 +139,6 @@ async def test_cancelling_a_pooled_attempt_stops_it_and_retires_its_process(engi
     assert not await then_a_healthy_attempt(engine, before)
 
 
-async def test_an_attempt_that_leaves_a_thread_behind_gets_a_fresh_process_next(engine):
-    engine.declare(
-        spec("leaves_a_thread", leaves_a_thread, reuse_process=True),
-        spec("says_pid", says_pid, reuse_process=True),
-    )
-    await engine.start()
-    threaded, status = await run_one(engine, "leaves_a_thread")
-    assert status == "succeeded"
-    assert not await then_a_healthy_attempt(engine, threaded)
-
-
 def naps_then_says_pid(ctx: RunContext) -> None:
     ctx.log.info("pid=%s", os.getpid())
     time.sleep(0.5)
@@ -179,18 +174,16 @@ def test_a_job_cannot_be_both_cooperative_and_pooled() -> None:
         )
 
 
-def closes_its_stdout(ctx: RunContext) -> None:
-    ctx.log.info("pid=%s", os.getpid())
-    os.close(1)
-    os.close(2)
-
-
-async def test_an_attempt_that_closed_its_stdout_still_succeeds_in_a_process_not_reused(engine):
+@pytest.mark.parametrize("job", [leaves_a_thread, closes_its_stdout])
+async def test_an_attempt_that_leaves_its_process_changed_succeeds_and_a_fresh_one_serves_next(
+    engine, job
+):
+    """A thread left running, or a closed stdout (its end of output never comes)."""
     engine.declare(
-        spec("closes_its_stdout", closes_its_stdout, reuse_process=True),
+        spec(job.__name__, job, reuse_process=True),
         spec("says_pid", says_pid, reuse_process=True),
     )
     await engine.start()
-    closed, status = await run_one(engine, "closes_its_stdout")
+    changed, status = await run_one(engine, job.__name__)
     assert status == "succeeded"
-    assert not await then_a_healthy_attempt(engine, closed)
+    assert not await then_a_healthy_attempt(engine, changed)
